@@ -1,0 +1,3 @@
+from talon.cli.main import main
+
+main()

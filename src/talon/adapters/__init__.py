@@ -1,0 +1,1 @@
+"""Adapters: everything that touches a platform tool lives here, behind small interfaces."""

@@ -1,0 +1,1 @@
+"""The ``talon`` command line. Heavy modules are imported inside commands, so --help stays fast."""

@@ -1,0 +1,106 @@
+"""``talon``: the entry point. Commands import what they need when they run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from talon import __version__
+
+if TYPE_CHECKING:
+    from talon.config import LoadedConfig
+
+
+class Options:
+    def __init__(self, config: Path | None, allow_insecure: bool) -> None:
+        self.config = config
+        self.allow_insecure = allow_insecure
+
+    def load(self) -> LoadedConfig:
+        """Load the configuration, or print every problem and exit 2."""
+        from talon.config import load
+        from talon.errors import ConfigError
+        from talon.node import NodeIdentity
+
+        try:
+            return load(
+                self.config, identity=NodeIdentity.detect(), allow_insecure=self.allow_insecure
+            )
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem.render()}", err=True)
+            sys.exit(2)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TALON_CONFIG",
+    help="config.toml to use (default: $TALON_CONFIG, else config.toml in the config directory).",
+)
+@click.option(
+    "--allow-insecure-config",
+    is_flag=True,
+    help="Accept config files writable by others (for containers whose files are root-owned 0666).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the effective configuration and exit (= talon config)."
+)
+@click.version_option(__version__, prog_name="talon")
+@click.pass_context
+def cli(
+    ctx: click.Context, config: Path | None, allow_insecure_config: bool, dry_run: bool
+) -> None:
+    """Talon: infrastructure watchdog and self-healing supervisor."""
+    ctx.obj = Options(config, allow_insecure_config)
+    if dry_run:
+        ctx.invoke(show_config)
+        ctx.exit(0)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the documented JSON (schema talon.check/v1)."
+)
+@click.option(
+    "--only", multiple=True, metavar="KEY", help="Run only these probes (kind.name); repeatable."
+)
+@click.pass_obj
+def check(opts: Options, as_json: bool, only: tuple[str, ...]) -> None:
+    """Run every probe once and report.
+
+    Exit 0: all passed. 1: only non-critical failures. 2: a critical probe failed
+    (or the configuration is invalid).
+    """
+    from talon.cli.check import run_check
+
+    sys.exit(run_check(opts.load(), as_json=as_json, only=only))
+
+
+@cli.command()
+@click.pass_obj
+def validate(opts: Options) -> None:
+    """Check the configuration; print a JSON summary; exit 1 on errors."""
+    from talon.cli.validate import run_validate
+
+    sys.exit(run_validate(opts.config, allow_insecure=opts.allow_insecure))
+
+
+@cli.command("config")
+@click.pass_obj
+def show_config(opts: Options) -> None:
+    """Print the effective configuration (defaults filled in) as JSON."""
+    from talon.cli.validate import effective_config
+
+    click.echo(effective_config(opts.load()))
+
+
+def main() -> None:
+    cli(prog_name="talon")

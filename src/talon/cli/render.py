@@ -1,0 +1,56 @@
+"""Human output with rich (imported only when a human asked for a table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from talon.probes.result import CycleReport, ProbeResult, Status
+
+_STYLE = {
+    Status.OK: "green",
+    Status.WARNING: "yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "magenta",
+    Status.SKIPPED: "dim",
+}
+
+
+def _path_text(result: ProbeResult) -> str:
+    """Which path answered; for a failure, every path tried and how it ended."""
+    if result.endpoint_class:
+        tried = sum(p.tried for p in result.paths)
+        return result.endpoint_class + (f" (of {tried} tried)" if tried > 1 else "")
+    marks = [f"{p.path_class} ✗" for p in result.paths if p.tried]
+    return ", ".join(marks) or "-"
+
+
+def print_report(
+    report: CycleReport, warnings: Sequence[str] = (), console: Console | None = None
+) -> None:
+    console = console or Console()
+    table = Table(title=f"talon check — {report.node_id} ({report.platform}/{report.arch})")
+    for column in ("probe", "class", "status", "path", "latency", "message"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        name = r.key + (" *" if r.critical else "") + (" (info)" if r.informational else "")
+        table.add_row(
+            name,
+            r.probe_class,
+            f"[{_STYLE[r.status]}]{r.status.value}[/]",
+            _path_text(r),
+            f"{r.latency_ms:.1f} ms",
+            escape(r.message),
+        )
+    console.print(table)
+    s = report.summary()
+    console.print(
+        f"{s['total']} probes: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
+        f"{s['unknown']} unknown, {s['skipped']} skipped  (* critical probe)"
+        f" — exit {report.exit_code}"
+    )
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -1,0 +1,58 @@
+"""``talon validate`` and ``talon config``: what Talon would run, without running it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from talon.config import LoadedConfig, load
+from talon.errors import ConfigError
+from talon.node import NodeIdentity
+
+
+def summary(loaded: LoadedConfig) -> dict[str, Any]:
+    kinds = Counter(p.kind for p in loaded.probes)
+    return {
+        "ok": True,
+        "files": {"config": str(loaded.config_path), "services": str(loaded.services_path)},
+        "node": loaded.identity.as_dict(),
+        "check_interval_secs": loaded.config.check_interval_secs,
+        "probes": {
+            "total": len(loaded.probes),
+            "enabled": sum(p.enabled for p in loaded.probes),
+            "critical": sum(p.critical for p in loaded.probes),
+            "by_kind": dict(sorted(kinds.items())),
+        },
+        "warnings": list(loaded.warnings),
+        "errors": [],
+    }
+
+
+def run_validate(config: Path | None, *, allow_insecure: bool) -> int:
+    identity = NodeIdentity.detect()
+    try:
+        loaded = load(config, identity=identity, allow_insecure=allow_insecure)
+    except ConfigError as exc:
+        click.echo(
+            json.dumps(
+                {"ok": False, "warnings": [], "errors": [p.as_dict() for p in exc.problems]},
+                indent=2,
+            )
+        )
+        for problem in exc.problems:
+            click.echo(f"error: {problem.render()}", err=True)
+        return 1
+    click.echo(json.dumps(summary(loaded), indent=2))
+    return 0
+
+
+def effective_config(loaded: LoadedConfig) -> str:
+    data = loaded.config.model_dump(mode="json", by_alias=True)
+    data["services"] = [p.model_dump(mode="json", by_alias=True) for p in loaded.probes]
+    data["_files"] = {"config": str(loaded.config_path), "services": str(loaded.services_path)}
+    data["_node"] = loaded.identity.as_dict()
+    return json.dumps(data, indent=2)

@@ -1,0 +1,152 @@
+"""The main configuration file (``config.toml``) as pydantic models.
+
+The sections and keys of the original Rust Talon keep their names, defaults and
+meaning; Talon-only settings live in new sections (``[runtime]``,
+``[process_manager]``, ``[exec]``, ``[bulkheads]``). Every model forbids unknown
+keys (R34) and range-checks its values.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from talon.config.probes import ProbeSpec, check_host
+
+Seconds = Annotated[int, Field(ge=1, le=86_400 * 7)]
+Port = Annotated[int, Field(ge=1, le=65_535)]
+Count = Annotated[int, Field(ge=1, le=1_000)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class WorkerConfig(Section):
+    """The worker process on the host that Talon supervises (issue: supervisor)."""
+
+    dir: str = Field("", description="Working directory of the worker.")
+    command: list[str] = Field(default_factory=list, description="argv of the worker.")
+    external_launchd_label: str = Field(
+        "", description="Label of an external supervisor of the worker; if loaded, defer to it."
+    )
+    port: Port = Field(3111, description="Port the worker listens on.")
+    health_endpoint: str = Field("/api/inngest", description="GET path of the health check.")
+    sync_endpoint: str = Field("/api/inngest", description="PUT path called after a start.")
+    log_stdout: str = Field("", description="File the worker's stdout is appended to.")
+    log_stderr: str = Field("", description="File the worker's stderr is appended to.")
+    env_file: str = Field("", description="KEY=VALUE file loaded into the worker's env.")
+    drain_timeout_secs: Seconds = 5
+    health_interval_secs: Seconds = 30
+    health_failures_before_restart: Count = 3
+    restart_backoff_max_secs: Seconds = 30
+    startup_sync_delay_secs: Annotated[int, Field(ge=0, le=3600)] = 5
+    http_timeout_secs: Seconds = 5
+
+    @field_validator("health_endpoint", "sync_endpoint")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"must be an absolute URL path starting with '/', got {value!r}")
+        return value
+
+
+class EscalationConfig(Section):
+    agent_cooldown_secs: Seconds = 600
+    sos_cooldown_secs: Seconds = 14_400
+    sos_recipient: str = ""
+    sos_telegram_chat_id: str = ""
+    sos_telegram_secret_name: str = Field(
+        "", description="Name of the secret holding the Telegram token (never the token)."
+    )
+    critical_threshold_secs: Seconds = 900
+
+
+class AgentConfig(Section):
+    cloud_command: str = ""
+    local_command: str = ""
+    timeout_secs: Seconds = 300
+
+
+class ProbesConfig(Section):
+    colima_timeout_secs: Seconds = 5
+    k8s_timeout_secs: Seconds = 10
+    service_timeout_secs: Seconds = 5
+    critical_after_consecutive_failures: Count = 2
+    consecutive_failures_before_escalate: Count = 3
+
+
+class HealthConfig(Section):
+    enabled: bool = True
+    bind: str = "127.0.0.1:9999"
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65_535:
+            raise ValueError(f"must be HOST:PORT with a port from 1 to 65535, got {value!r}")
+        return value
+
+
+class RuntimeConfig(Section):
+    """Talon-only: which container-runtime adapter discovers the VM address."""
+
+    kind: Literal["null", "static"] = Field(
+        "null", description="null: no VM; static: a VM whose address is given below."
+    )
+    vm_address: str | None = Field(None, description="VM address for kind = 'static'.")
+
+    @model_validator(mode="after")
+    def _static_needs_address(self) -> RuntimeConfig:
+        if self.kind == "static" and not self.vm_address:
+            raise ValueError("kind = 'static' needs vm_address = \"ADDRESS\"")
+        if self.vm_address is not None:
+            check_host(self.vm_address)
+        return self
+
+
+class ProcessManagerConfig(Section):
+    """Talon-only: the process manager that owns host services."""
+
+    kind: Literal["null"] = "null"
+
+
+class ExecConfig(Section):
+    """Talon-only: the environment every subprocess gets (R1)."""
+
+    path: list[str] = Field(
+        default_factory=list,
+        description="Directories put first on PATH for scripts and tools; the system "
+        "directories and Talon's own PATH follow.",
+    )
+    inherit_path: bool = Field(True, description="Append the PATH Talon was started with.")
+
+
+class BulkheadConfig(Section):
+    """Talon-only: how many probes of each class may run at once."""
+
+    infra: Annotated[int, Field(ge=1, le=10_000)] = 32
+    service: Annotated[int, Field(ge=1, le=10_000)] = 256
+    app: Annotated[int, Field(ge=1, le=10_000)] = 1024
+
+
+class TalonConfig(Section):
+    """Everything Talon reads: ``config.toml`` plus the probes of the services file."""
+
+    check_interval_secs: Seconds = 60
+    heal_script: str = ""
+    heal_timeout_secs: Seconds = 300
+    services_file: str = "services.toml"
+    worker: WorkerConfig | None = None
+    escalation: EscalationConfig = EscalationConfig()
+    agent: AgentConfig = AgentConfig()
+    probes: ProbesConfig = ProbesConfig()
+    health: HealthConfig = HealthConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    process_manager: ProcessManagerConfig = ProcessManagerConfig()
+    exec: ExecConfig = ExecConfig()
+    bulkheads: BulkheadConfig = BulkheadConfig()
+    # Not a key of config.toml: filled from the services file by the loader.
+    service_probes: tuple[ProbeSpec, ...] = Field(default=(), exclude=True)

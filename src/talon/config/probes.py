@@ -1,0 +1,238 @@
+"""Probe declarations of the services file, one model per kind.
+
+The original format's ``[launchd.NAME]``, ``[http.NAME]`` and ``[script.NAME]``
+are accepted unchanged; ``tcp``, ``redis``, ``service`` and ``k8s`` are
+Talon's additions, as are ``class``, ``layer``, ``tags``, ``informational``,
+``enabled`` and the ``endpoint`` table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ProbeClass = Literal["infra", "service", "app"]
+Layer = Literal["host", "runtime", "cluster", "service", "app"]
+PathClass = Literal["localhost", "vm", "dns"]
+Timeout = Annotated[float, Field(gt=0, le=3600)]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
+
+
+def check_host(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.match(host):
+            raise ValueError(f"{host!r} is not a valid host name or IP address") from None
+    return host
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port), with both checked."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"must be HOST:PORT, got {value!r}")
+    if not 1 <= int(port) <= 65_535:
+        raise ValueError(f"port {port} is out of range 1-65535")
+    return check_host(host), int(port)
+
+
+class EndpointSpec(BaseModel):
+    """Ordered paths to one service: the probe tries them and says which answered.
+
+    The localhost path is the probe's own ``url``/``address``; ``vm`` uses the
+    address the container-runtime adapter discovers; ``dns`` the name below.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    via: list[PathClass] | None = Field(
+        None, description="Paths in order of preference; default localhost, vm, then dns if set."
+    )
+    dns: str | None = Field(None, description="In-cluster DNS name for the 'dns' path.")
+    port: Annotated[int, Field(ge=1, le=65_535)] | None = Field(
+        None, description="Port on the VM and DNS paths, if it differs from the localhost one."
+    )
+
+    @field_validator("via")
+    @classmethod
+    def _unique(cls, value: list[PathClass] | None) -> list[PathClass] | None:
+        if value is not None and not value:
+            raise ValueError("must list at least one of 'localhost', 'vm', 'dns'")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("lists a path twice")
+        return value
+
+    @field_validator("dns")
+    @classmethod
+    def _dns_host(cls, value: str | None) -> str | None:
+        return None if value is None else check_host(value)
+
+    @model_validator(mode="after")
+    def _dns_needs_name(self) -> EndpointSpec:
+        if self.via and "dns" in self.via and not self.dns:
+            raise ValueError(
+                "via lists 'dns' but no dns name is set; add dns = \"svc.ns.svc.cluster.local\""
+            )
+        return self
+
+    @property
+    def paths(self) -> tuple[PathClass, ...]:
+        if self.via is not None:
+            return tuple(self.via)
+        return ("localhost", "vm", "dns") if self.dns else ("localhost", "vm")
+
+
+class ProbeBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    kind: str
+    critical: bool = False
+    critical_after_consecutive_failures: Annotated[int, Field(ge=1, le=1_000)] = 1
+    timeout_secs: Timeout = 5.0
+    probe_class: ProbeClass = Field("service", alias="class")
+    layer: Layer = "service"
+    tags: list[str] = Field(default_factory=list)
+    informational: bool = Field(
+        False, description="Shown and counted, never a reason to heal (R4)."
+    )
+    enabled: bool = Field(True, description="A disabled probe is reported as skipped.")
+
+    @property
+    def key(self) -> str:
+        """The probe's unique name across kinds, e.g. ``http.typesense``."""
+        return f"{self.kind}.{self.name}"
+
+
+class HttpProbe(ProbeBase):
+    kind: Literal["http"] = "http"
+    url: str
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        None, description="Accepted status codes; default any 2xx or 3xx, as Kubernetes does."
+    )
+    body_contains: str | None = None
+    tls_verify: bool = True
+    endpoint: EndpointSpec | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        if not parts.hostname:
+            raise ValueError(f"has no host: {value!r}")
+        check_host(parts.hostname)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"has a port out of range 1-65535: {value!r}") from None
+        if port == 0:
+            raise ValueError(f"has a port out of range 1-65535: {value!r}")
+        return value
+
+
+class TcpProbe(ProbeBase):
+    kind: Literal["tcp"] = "tcp"
+    address: str = Field(description="HOST:PORT of the localhost (or only) path.")
+    endpoint: EndpointSpec | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+
+class RedisProbe(ProbeBase):
+    kind: Literal["redis"] = "redis"
+    address: str = "127.0.0.1:6379"
+    db: Annotated[int, Field(ge=0, le=1_000)] = 0
+    password_env: str | None = Field(
+        None, description="Environment variable holding the password (never the password)."
+    )
+    check_persistence: bool = Field(
+        False, description="Also fail when INFO persistence reports a failed AOF write/rewrite."
+    )
+    endpoint: EndpointSpec | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+
+class ScriptProbe(ProbeBase):
+    kind: Literal["script"] = "script"
+    command: str = Field(
+        description="Run with `sh -c`; exit 0 ok, 1 warning, 2 critical, 3 unknown."
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class ServiceProbe(ProbeBase):
+    """A service of the host's process manager; ``[launchd.NAME]`` is its macOS spelling."""
+
+    kind: Literal["service", "launchd"] = "service"
+    label: str
+
+    @field_validator("label")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class K8sProbe(ProbeBase):
+    kind: Literal["k8s"] = "k8s"
+    probe_class: ProbeClass = Field("infra", alias="class")
+    layer: Layer = "cluster"
+    check: Literal["api", "node_ready", "node_schedulable", "daemonset", "can_i"]
+    node: str | None = Field(None, description="Node name; default: every node.")
+    namespace: str | None = None
+    daemonset: str | None = None
+    verb: str | None = None
+    resource: str | None = None
+    subresource: str | None = None
+    as_user: str | None = Field(None, alias="as", description="Identity to impersonate.")
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> K8sProbe:
+        needed = {"daemonset": ("namespace", "daemonset"), "can_i": ("verb", "resource")}
+        missing = [k for k in needed.get(self.check, ()) if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"check = {self.check!r} needs {', '.join(missing)}")
+        return self
+
+
+ProbeSpec = HttpProbe | TcpProbe | RedisProbe | ScriptProbe | ServiceProbe | K8sProbe
+
+KIND_MODELS: dict[str, type[ProbeBase]] = {
+    "http": HttpProbe,
+    "tcp": TcpProbe,
+    "redis": RedisProbe,
+    "script": ScriptProbe,
+    "service": ServiceProbe,
+    "launchd": ServiceProbe,
+    "k8s": K8sProbe,
+}

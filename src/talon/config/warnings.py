@@ -1,0 +1,35 @@
+"""Things that are valid but will not do what the operator probably expects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from talon.config.models import TalonConfig
+from talon.config.probes import ServiceProbe
+from talon.node import NodeIdentity, expand_path
+
+
+def collect_warnings(
+    config: TalonConfig, identity: NodeIdentity, env: Mapping[str, str]
+) -> list[str]:
+    out: list[str] = []
+    if config.heal_script and not expand_path(config.heal_script, env).exists():
+        out.append(f"heal_script {config.heal_script!r} does not exist on this machine")
+    if config.worker is not None:
+        if not config.worker.command:
+            out.append("[worker] has no command: the worker will not be supervised")
+        if config.worker.dir and not expand_path(config.worker.dir, env).is_dir():
+            out.append(f"worker.dir {config.worker.dir!r} does not exist on this machine")
+    for probe in config.service_probes:
+        if isinstance(probe, ServiceProbe) and config.process_manager.kind == "null":
+            out.append(
+                f"{probe.key}: no process manager is configured ([process_manager] kind = "
+                f"'null' on {identity.platform}); this probe will report 'unknown'"
+            )
+        endpoint = getattr(probe, "endpoint", None)
+        if endpoint and "vm" in endpoint.paths and config.runtime.kind == "null":
+            out.append(
+                f"{probe.key}: endpoint path 'vm' is skipped: no container runtime is "
+                "configured to discover the VM address ([runtime])"
+            )
+    return out

@@ -1,0 +1,45 @@
+"""Everything a probe needs besides its own spec, injected (no globals, no patching)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from talon.adapters.command import exec_env
+from talon.adapters.process import NullProcessManager, ProcessManager
+from talon.adapters.runtime import ContainerRuntime, NullRuntime, StaticRuntime
+from talon.config.models import TalonConfig
+from talon.node import NodeIdentity
+from talon.probes.redis_clients import RedisClients
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    identity: NodeIdentity
+    runtime: ContainerRuntime
+    process_manager: ProcessManager
+    env: dict[str, str]  # environment of every child process (explicit PATH, R1)
+    redis: RedisClients = field(default_factory=RedisClients)
+    clock: Callable[[], float] = time.time
+    vm_address: str | None = None  # discovered once per cycle by the runner
+
+    @classmethod
+    def from_config(
+        cls, config: TalonConfig, identity: NodeIdentity, *, clock: Callable[[], float] = time.time
+    ) -> ProbeContext:
+        runtime: ContainerRuntime = (
+            StaticRuntime(config.runtime.vm_address)
+            if config.runtime.kind == "static" and config.runtime.vm_address
+            else NullRuntime()
+        )
+        return cls(
+            identity=identity,
+            runtime=runtime,
+            process_manager=NullProcessManager(),
+            env=exec_env(config.exec.path, inherit_path=config.exec.inherit_path),
+            clock=clock,
+        )
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()

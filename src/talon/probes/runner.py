@@ -1,0 +1,102 @@
+"""Run one cycle: every probe at once, each bounded, each class behind its own bulkhead.
+
+A slow or hung target costs only its own timeout: the cycle's wall time is
+about the slowest timeout, not the sum (F12). A class's semaphore keeps a
+flood of app probes from starving infra probes (principle 3). A probe that
+raises becomes an ``unknown`` result, never a dead cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from talon.config.models import BulkheadConfig
+from talon.config.probes import ProbeSpec
+from talon.probes import http, k8s, redis, script, service, tcp
+from talon.probes.context import ProbeContext
+from talon.probes.result import CycleReport, ErrorKind, Observation, ProbeResult, Status
+
+ProbeFn = Callable[[Any, ProbeContext], Awaitable[Observation]]
+
+PROBES: dict[str, ProbeFn] = {
+    "http": http.probe,
+    "tcp": tcp.probe,
+    "redis": redis.probe,
+    "script": script.probe,
+    "service": service.probe,
+    "launchd": service.probe,
+    "k8s": k8s.probe,
+}
+
+# Probes bound themselves; this is the runner's own backstop above their timeout.
+BACKSTOP_S = 2.0
+VM_LOOKUP_TIMEOUT_S = 2.0
+
+
+def _result(spec: ProbeSpec, ctx: ProbeContext, obs: Observation, latency_ms: float) -> ProbeResult:
+    return ProbeResult(
+        key=spec.key,
+        name=spec.name,
+        kind=spec.kind,
+        probe_class=spec.probe_class,
+        layer=spec.layer,
+        critical=spec.critical,
+        informational=spec.informational,
+        tags=tuple(spec.tags),
+        status=obs.status,
+        message=obs.message,
+        error_kind=obs.error_kind,
+        latency_ms=latency_ms,
+        endpoint_class=obs.endpoint_class,
+        paths=obs.paths,
+        node_id=ctx.identity.node_id,
+        platform=ctx.identity.platform,
+        detail=obs.detail,
+    )
+
+
+async def run_probe(spec: ProbeSpec, ctx: ProbeContext, bulkhead: asyncio.Semaphore) -> ProbeResult:
+    if not spec.enabled:
+        return _result(spec, ctx, Observation(Status.SKIPPED, "disabled in the services file"), 0.0)
+    loop = asyncio.get_running_loop()
+    async with bulkhead:
+        started = loop.time()
+        try:
+            async with asyncio.timeout(spec.timeout_secs + BACKSTOP_S):
+                obs = await PROBES[spec.kind](spec, ctx)
+        except TimeoutError:
+            obs = Observation.failure(
+                ErrorKind.TIMEOUT, f"probe overran its {spec.timeout_secs:g}s timeout"
+            )
+        except Exception as exc:
+            obs = Observation.failure(
+                ErrorKind.INTERNAL, f"probe error: {exc!r}", status=Status.UNKNOWN
+            )
+        return _result(spec, ctx, obs, (loop.time() - started) * 1000)
+
+
+async def _vm_address(ctx: ProbeContext) -> str | None:
+    try:
+        async with asyncio.timeout(VM_LOOKUP_TIMEOUT_S):
+            return await ctx.runtime.vm_address()
+    except Exception:
+        return None
+
+
+async def run_cycle(
+    probes: Sequence[ProbeSpec], ctx: ProbeContext, *, bulkheads: BulkheadConfig | None = None
+) -> CycleReport:
+    bulkheads = bulkheads or BulkheadConfig()
+    gates = {
+        name: asyncio.Semaphore(getattr(bulkheads, name)) for name in ("infra", "service", "app")
+    }
+    started = ctx.clock()
+    ctx = replace(ctx, vm_address=await _vm_address(ctx))
+    results = await asyncio.gather(*(run_probe(p, ctx, gates[p.probe_class]) for p in probes))
+    identity = ctx.identity
+    return CycleReport(
+        identity.node_id, identity.platform, identity.arch, started, ctx.clock(), tuple(results)
+    )
