@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -69,16 +70,35 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-async def _drain(stream: asyncio.StreamReader | None, cap: int) -> tuple[bytes, bool]:
-    if stream is None:
-        return b"", False
-    buf, truncated = bytearray(), False
-    while chunk := await stream.read(65_536):
-        room = cap - len(buf)
+class _Collector(asyncio.SubprocessProtocol):
+    """Collects capped output; ``exited`` fires at exit even while pipes stay open.
+
+    (``asyncio.subprocess.Process.wait()`` on 3.11 waits for the pipes too: the
+    very freeze of R21.)
+    """
+
+    def __init__(self, cap: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.cap = cap
+        self.output = {1: bytearray(), 2: bytearray()}
+        self.truncated = False
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        buf = self.output[fd]
+        room = self.cap - len(buf)
         if room > 0:
-            buf += chunk[:room]
-        truncated = truncated or len(chunk) > room
-    return bytes(buf), truncated
+            buf += data[:room]
+        self.truncated = self.truncated or len(data) > room
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 async def run_command(
@@ -92,13 +112,15 @@ async def run_command(
 ) -> CommandResult:
     """Run ``argv`` with a hard ``timeout``; never raises for the child's failures."""
     argv = tuple(argv)
+    loop = asyncio.get_running_loop()
     started = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
+        transport, proto = await loop.subprocess_exec(
+            lambda: _Collector(output_cap),
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
@@ -113,46 +135,33 @@ async def run_command(
             time.monotonic() - started,
             spawn_error=f"{argv[0]}: {exc.strerror or exc}{where}",
         )
-    readers = [
-        asyncio.ensure_future(_drain(proc.stdout, output_cap)),
-        asyncio.ensure_future(_drain(proc.stderr, output_cap)),
-    ]
+    pgid = transport.get_pid()  # the child leads its own group (start_new_session)
     timed_out = False
     try:
         try:
             async with asyncio.timeout(timeout):
-                await proc.wait()
+                await asyncio.shield(proto.exited)
         except TimeoutError:
             timed_out = True
-            _kill_group(proc.pid)
-            await proc.wait()
+            _kill_group(pgid)
+            await proto.exited
         # The child is gone. A descendant may still hold the pipes: give the
-        # readers a moment, then kill what is left of the group (R21).
-        _, pending = await asyncio.wait(readers, timeout=linger_s)
-        _kill_group(proc.pid)
-        if pending:
-            await asyncio.wait(pending, timeout=linger_s)
+        # output a moment to drain, then kill what is left of the group (R21).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(linger_s):
+                await asyncio.shield(proto.closed)
+        _kill_group(pgid)
     finally:
-        if proc.returncode is None:  # cancelled: leave nothing behind (R30)
-            _kill_group(proc.pid)
-        for reader in readers:
-            reader.cancel()
-        if not all(r.done() for r in readers):
-            # A descendant escaped the group and holds a pipe: close our ends
-            # (asyncio has no public handle for the pipe transports).
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
-    (out, out_cut), (err, err_cut) = (
-        r.result() if r.done() and not r.cancelled() and r.exception() is None else (b"", True)
-        for r in readers
-    )
+        if not proto.exited.done():  # cancelled (shutdown): leave nothing behind (R30)
+            _kill_group(pgid)
+        transport.close()
+    out, err = (bytes(proto.output[fd]).decode("utf-8", "replace") for fd in (1, 2))
     return CommandResult(
         argv,
-        None if timed_out else proc.returncode,
-        out.decode("utf-8", "replace"),
-        err.decode("utf-8", "replace"),
+        None if timed_out else transport.get_returncode(),
+        out,
+        err,
         time.monotonic() - started,
         timed_out,
-        out_cut or err_cut,
+        proto.truncated or not proto.closed.done(),
     )

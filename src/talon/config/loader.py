@@ -7,6 +7,7 @@ every problem found; a caller that holds a good config keeps it on error (R28).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -78,7 +79,9 @@ def read_toml(path: Path, role: str, allow_insecure: bool) -> tuple[str, dict[st
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # 3.11's TOMLDecodeError has no lineno attribute; its message has "(at line N, ...".
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise ConfigError(
             [ConfigProblem(path, None, f"invalid TOML: {exc}", "fix the TOML syntax", line)]
         ) from None
@@ -190,7 +193,7 @@ def load(
 ) -> LoadedConfig:
     env = os.environ if env is None else env
     allow_insecure = allow_insecure or env.get(INSECURE_ENV, "") in ("1", "true", "yes")
-    path = config_path or default_config_path(identity, env)
+    path = (config_path or default_config_path(identity, env)).absolute()
     text, data = read_toml(path, "config", allow_insecure)
     try:
         config = TalonConfig.model_validate(data)

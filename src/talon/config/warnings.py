@@ -21,6 +21,8 @@ def collect_warnings(
         if config.worker.dir and not expand_path(config.worker.dir, env).is_dir():
             out.append(f"worker.dir {config.worker.dir!r} does not exist on this machine")
     for probe in config.service_probes:
+        if not probe.enabled:
+            continue
         if isinstance(probe, ServiceProbe) and config.process_manager.kind == "null":
             out.append(
                 f"{probe.key}: no process manager is configured ([process_manager] kind = "

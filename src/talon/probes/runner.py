@@ -9,7 +9,7 @@ raises becomes an ``unknown`` result, never a dead cycle.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -58,7 +58,12 @@ def _result(spec: ProbeSpec, ctx: ProbeContext, obs: Observation, latency_ms: fl
     )
 
 
-async def run_probe(spec: ProbeSpec, ctx: ProbeContext, bulkhead: asyncio.Semaphore) -> ProbeResult:
+async def run_probe(
+    spec: ProbeSpec,
+    ctx: ProbeContext,
+    bulkhead: asyncio.Semaphore,
+    registry: Mapping[str, ProbeFn] = PROBES,
+) -> ProbeResult:
     if not spec.enabled:
         return _result(spec, ctx, Observation(Status.SKIPPED, "disabled in the services file"), 0.0)
     loop = asyncio.get_running_loop()
@@ -66,7 +71,7 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, bulkhead: asyncio.Semaph
         started = loop.time()
         try:
             async with asyncio.timeout(spec.timeout_secs + BACKSTOP_S):
-                obs = await PROBES[spec.kind](spec, ctx)
+                obs = await registry[spec.kind](spec, ctx)
         except TimeoutError:
             obs = Observation.failure(
                 ErrorKind.TIMEOUT, f"probe overran its {spec.timeout_secs:g}s timeout"
@@ -87,7 +92,11 @@ async def _vm_address(ctx: ProbeContext) -> str | None:
 
 
 async def run_cycle(
-    probes: Sequence[ProbeSpec], ctx: ProbeContext, *, bulkheads: BulkheadConfig | None = None
+    probes: Sequence[ProbeSpec],
+    ctx: ProbeContext,
+    *,
+    bulkheads: BulkheadConfig | None = None,
+    registry: Mapping[str, ProbeFn] = PROBES,
 ) -> CycleReport:
     bulkheads = bulkheads or BulkheadConfig()
     gates = {
@@ -95,7 +104,9 @@ async def run_cycle(
     }
     started = ctx.clock()
     ctx = replace(ctx, vm_address=await _vm_address(ctx))
-    results = await asyncio.gather(*(run_probe(p, ctx, gates[p.probe_class]) for p in probes))
+    results = await asyncio.gather(
+        *(run_probe(p, ctx, gates[p.probe_class], registry) for p in probes)
+    )
     identity = ctx.identity
     return CycleReport(
         identity.node_id, identity.platform, identity.arch, started, ctx.clock(), tuple(results)

@@ -20,6 +20,7 @@ _ERRORS: tuple[tuple[str, ErrorKind], ...] = (
     ("forbidden", ErrorKind.DENIED),
     ("unauthorized", ErrorKind.DENIED),
     ("connection refused", ErrorKind.REFUSED),
+    ("was refused", ErrorKind.REFUSED),  # "The connection to the server H:P was refused"
     ("context deadline exceeded", ErrorKind.TIMEOUT),
     ("client.timeout", ErrorKind.TIMEOUT),
     ("i/o timeout", ErrorKind.TIMEOUT),

@@ -1,0 +1,5 @@
+.PHONY: setup test demo bench
+setup: ; bash scripts/setup.sh
+test: ; bash scripts/test.sh
+demo: ; bash scripts/demo.sh
+bench: setup ; .venv/bin/python bench/probe_cycle.py

@@ -1,0 +1,145 @@
+"""Script probes and the subprocess runner: Nagios exit codes, R1 (PATH), R21 (pipes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from talon.adapters.command import exec_env, exec_path, run_command
+from talon.config import ScriptProbe
+from talon.probes import ErrorKind, ProbeContext, Status
+from talon.probes import script as script_probe
+from talon.probes.result import Observation
+
+
+def _run(command: str, ctx: ProbeContext, timeout: float = 5.0) -> Observation:
+    spec = ScriptProbe(name="s", kind="script", command=command, timeout_secs=timeout)
+    return asyncio.run(script_probe.probe(spec, ctx))
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (0, Status.OK),
+        (1, Status.WARNING),
+        (2, Status.CRITICAL),
+        (3, Status.UNKNOWN),
+        (9, Status.CRITICAL),
+    ],
+)
+def test_nagios_exit_codes(code: int, status: Status, ctx: ProbeContext) -> None:
+    obs = _run(f"echo 'line one'; echo 'line two'; exit {code}", ctx)
+    assert obs.status is status
+    assert obs.message == "line one"
+    assert obs.detail["exit_code"] == code
+
+
+def test_missing_binary_is_a_visible_unknown_not_silence(ctx: ProbeContext) -> None:
+    """R1: a tool that is not on PATH is reported, with the shell's own words."""
+    obs = _run("definitely-not-a-real-tool --version", ctx)
+    assert obs.status is Status.UNKNOWN
+    assert obs.error_kind is ErrorKind.NOT_FOUND
+    assert "definitely-not-a-real-tool" in obs.message
+
+
+def test_children_get_the_explicit_path(identity: object, tmp_path: Path) -> None:
+    """R1: configured dirs first, then the system dirs, whatever PATH Talon was started with."""
+    env = exec_env(["/opt/talon-test/bin"], inherit_path=False, base={"PATH": "/nowhere"})
+    assert env["PATH"].split(":")[0] == "/opt/talon-test/bin"
+    assert "/usr/bin" in env["PATH"].split(":")
+    assert "/nowhere" not in env["PATH"]
+    result = asyncio.run(run_command(["sh", "-c", 'echo "$PATH"'], timeout=5, env=env))
+    assert result.stdout.strip() == env["PATH"]
+
+
+def test_exec_path_deduplicates_and_keeps_order() -> None:
+    assert exec_path(["/a", "/usr/bin"], "/b:/a").split(":")[:2] == ["/a", "/usr/bin"]
+    assert exec_path([], "/b:/a").split(":")[-2:] == ["/b", "/a"]
+
+
+def test_timeout_kills_the_whole_group(ctx: ProbeContext, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    started = time.monotonic()
+    obs = _run(f"sleep 60 & echo $! > {pidfile}; wait", ctx, timeout=0.5)
+    assert obs.error_kind is ErrorKind.TIMEOUT
+    assert time.monotonic() - started < 5
+    _assert_dead(int(pidfile.read_text()))
+
+
+def test_grandchild_holding_the_pipe_cannot_stall_the_probe(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """R21: the script exits at once but leaves a grandchild with our stdout open."""
+    pidfile = tmp_path / "grandchild.pid"
+    started = time.monotonic()
+    obs = _run(f"sleep 60 & echo $! > {pidfile}; echo done", ctx, timeout=30)
+    assert obs.status is Status.OK
+    assert obs.message == "done"
+    assert time.monotonic() - started < 5  # not the grandchild's 60 s, nor the 30 s timeout
+    _assert_dead(int(pidfile.read_text()))
+
+
+def test_output_is_capped(ctx: ProbeContext) -> None:
+    result = asyncio.run(
+        run_command(["sh", "-c", "yes | head -c 1000000"], timeout=5, env=ctx.env, output_cap=1000)
+    )
+    assert result.exit_code == 0
+    assert len(result.stdout) == 1000
+    assert result.truncated
+
+
+def test_first_line_is_truncated(ctx: ProbeContext) -> None:
+    obs = _run("printf '%0500d\\n' 0", ctx)
+    assert len(obs.message) == 200
+    assert obs.message.endswith("…")
+
+
+def test_spawn_error_names_the_path(ctx: ProbeContext) -> None:
+    result = asyncio.run(run_command(["no-such-binary-xyz"], timeout=5, env=ctx.env))
+    assert result.exit_code is None
+    assert result.spawn_error is not None
+    assert "no-such-binary-xyz" in result.spawn_error
+    assert "PATH=" in result.spawn_error
+
+
+def test_cancellation_kills_the_group(ctx: ProbeContext, tmp_path: Path) -> None:
+    """R30: a cancelled run (shutdown) leaves no process behind."""
+    pidfile = tmp_path / "child.pid"
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            run_command(
+                ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"], timeout=60, env=ctx.env
+            )
+        )
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if pidfile.exists() and pidfile.read_text().strip():
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    _assert_dead(int(pidfile.read_text()))
+
+
+def _assert_dead(pid: int) -> None:
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # A killed child of ours may linger as a zombie until init reaps it.
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} is still alive")
