@@ -2,4 +2,4 @@
 setup: ; bash scripts/setup.sh
 test: ; bash scripts/test.sh
 demo: ; bash scripts/demo.sh
-bench: setup ; .venv/bin/python bench/probe_cycle.py
+bench: setup ; .venv/bin/python -m bench.probe_cycle

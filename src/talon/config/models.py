@@ -127,8 +127,8 @@ class ExecConfig(Section):
 class BulkheadConfig(Section):
     """Talon-only: how many probes of each class may run at once."""
 
-    infra: Annotated[int, Field(ge=1, le=10_000)] = 32
-    service: Annotated[int, Field(ge=1, le=10_000)] = 256
+    infra: Annotated[int, Field(ge=1, le=10_000)] = 256
+    service: Annotated[int, Field(ge=1, le=10_000)] = 1024
     app: Annotated[int, Field(ge=1, le=10_000)] = 1024
 
 

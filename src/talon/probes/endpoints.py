@@ -10,6 +10,7 @@ answers) from a service that is really down (every path fails).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Path:
         return f"{host}:{self.port}"
 
 
+@functools.lru_cache(maxsize=4096)
 def host_class(host: str) -> str:
     """``localhost`` for loopback targets, ``remote`` for anything else."""
     if host.lower() == "localhost":
@@ -74,6 +76,11 @@ Attempt = Callable[[Path], Awaitable[PathOutcome]]
 
 async def resolve(planned: Sequence[Path | PathOutcome], attempt: Attempt) -> Observation:
     """Try every path concurrently; answer with the first success in order."""
+    if len(planned) == 1 and isinstance(planned[0], Path):  # the common case: no extra task
+        outcome = await attempt(planned[0])
+        status = Status.OK if outcome.ok else Status.CRITICAL
+        answered = outcome.path_class if outcome.ok else None
+        return Observation(status, outcome.message, outcome.error_kind, (outcome,), answered)
     tasks = {
         i: asyncio.ensure_future(attempt(p)) for i, p in enumerate(planned) if isinstance(p, Path)
     }

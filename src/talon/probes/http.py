@@ -1,4 +1,4 @@
-"""The ``http`` probe: a thin HTTP/1.1 client on an asyncio Protocol.
+"""The ``http`` probe: a thin HTTP/1.1 client on asyncio's low-level socket API.
 
 A probe needs a status code and sometimes a substring of the body, nothing
 more; a full client (aiohttp) costs about twice the CPU per check. Parsing is
@@ -8,6 +8,7 @@ done by httptools (llhttp, the parser of Node.js), never by hand.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from functools import partial
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from talon import __version__
 from talon.config.probes import HttpProbe
 from talon.probes.context import ProbeContext
 from talon.probes.endpoints import Path, plan, resolve
-from talon.probes.net import ProbeFailure, failed, succeeded
+from talon.probes.net import Connection, ProbeFailure, TlsConnection, connect, failed, succeeded
 from talon.probes.result import ErrorKind, Observation, PathOutcome
 
 BODY_CAP = 64 * 1024
@@ -35,53 +36,39 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
     return _TLS[verify]
 
 
-class _Exchange(asyncio.Protocol):
-    """One request, one response; resolves ``done`` with (status, body)."""
+class _Response:
+    """Feeds bytes to httptools; ``complete`` once the status (and body, if wanted) is in."""
 
-    def __init__(self, request: bytes, read_body: bool) -> None:
-        self.request = request
+    def __init__(self, read_body: bool) -> None:
         self.read_body = read_body
-        self.done: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self.parser = httptools.HttpResponseParser(self)
         self.body = bytearray()
         self.received = False
         self.headers_done = False
-        self.transport: asyncio.BaseTransport | None = None
+        self.complete = False
 
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        transport.write(self.request)  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        if not data:  # EOF
+            if not self.received:
+                raise ProbeFailure(ErrorKind.EMPTY_REPLY, "empty reply: closed without a response")
+            if not self.headers_done:
+                raise ProbeFailure(ErrorKind.PROTOCOL, "connection closed inside the headers")
+            self.complete = True  # a body delimited by the close
+            return
         self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(ErrorKind.PROTOCOL, f"not an HTTP response: {exc}")
+            raise ProbeFailure(ErrorKind.PROTOCOL, f"not an HTTP response: {exc}") from None
 
-    def eof_received(self) -> bool | None:
-        if not self.received:
-            self._fail(ErrorKind.EMPTY_REPLY, "empty reply: connection closed without a response")
-        elif self.headers_done:  # body delimited by close
-            self._finish()
-        else:
-            self._fail(ErrorKind.PROTOCOL, "connection closed in the middle of the headers")
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
-            self._fail(ErrorKind.RESET, f"connection lost: {exc}")
-        elif not self.received:
-            self._fail(ErrorKind.EMPTY_REPLY, "empty reply: connection closed without a response")
-        else:
-            self._finish()
+    @property
+    def status(self) -> int:
+        return int(self.parser.get_status_code())
 
     # httptools callbacks
     def on_headers_complete(self) -> None:
         self.headers_done = True
-        if not self.read_body:
-            self._finish()
+        self.complete = not self.read_body
 
     def on_body(self, body: bytes) -> None:
         room = BODY_CAP - len(self.body)
@@ -89,27 +76,40 @@ class _Exchange(asyncio.Protocol):
             self.body += body[:room]
 
     def on_message_complete(self) -> None:
-        self._finish()
-
-    def _finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result((self.parser.get_status_code(), bytes(self.body)))
-        if self.transport is not None:
-            self.transport.close()
-
-    def _fail(self, kind: ErrorKind, message: str) -> None:
-        if not self.done.done():
-            self.done.set_exception(ProbeFailure(kind, message))
-        if self.transport is not None:
-            self.transport.close()
+        self.complete = True
 
 
-def _request(spec: HttpProbe, path: Path, target: str) -> bytes:
-    host = path.target if path.path_class != "remote" else urlsplit(spec.url).netloc
+async def _exchange(conn: Connection | TlsConnection, read_body: bool) -> _Response:
+    response = _Response(read_body)
+    while not response.complete:
+        try:
+            data = await conn.recv()
+        except (ConnectionResetError, BrokenPipeError):
+            if response.received:
+                raise
+            raise ProbeFailure(
+                ErrorKind.EMPTY_REPLY, "connection reset before any response"
+            ) from None
+        response.feed(data)
+    return response
+
+
+@functools.lru_cache(maxsize=4096)
+def _request(method: str, target: str, host: str) -> bytes:
+    """The request bytes; identical every cycle, so built once."""
     return (
-        f"{spec.method} {target} HTTP/1.1\r\nHost: {host}\r\n"
+        f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"
         f"User-Agent: talon/{__version__}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_url(url: str) -> tuple[str, int, bool, str, str]:
+    """(host, port, tls, request target, Host header of a direct request)."""
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname or "", parts.port or (443 if tls else 80), tls, target, parts.netloc
 
 
 def _accepted(spec: HttpProbe, status: int) -> bool:
@@ -117,45 +117,34 @@ def _accepted(spec: HttpProbe, status: int) -> bool:
 
 
 async def attempt(spec: HttpProbe, target: str, tls: bool, path: Path) -> PathOutcome:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = asyncio.get_running_loop().time()
     read_body = spec.body_contains is not None and spec.method == "GET"
-    transport: asyncio.BaseTransport | None = None
+    conn: Connection | TlsConnection | None = None
     try:
         async with asyncio.timeout(spec.timeout_secs):
-            transport, exchange = await loop.create_connection(
-                partial(_Exchange, _request(spec, path, target), read_body),
-                path.host,
-                path.port,
-                ssl=_tls_context(spec.tls_verify) if tls else None,
-                server_hostname=path.host if tls else None,
-            )
-            status, body = await exchange.done
+            host = path.target if path.path_class != "remote" else _parse_url(spec.url)[4]
+            request = _request(spec.method, target, host)
+            context = _tls_context(spec.tls_verify) if tls else None
+            conn = await connect(path.host, path.port, context, request)
+            response = await _exchange(conn, read_body)
     except (OSError, TimeoutError, ProbeFailure, ssl.CertificateError) as exc:
         return failed(path, exc, spec.timeout_secs, started)
     finally:
-        if transport is not None:
-            transport.close()
+        if conn is not None:
+            conn.close()
+    status = response.status
     if not _accepted(spec, status):
-        outcome = failed(path, ProbeFailure(ErrorKind.HTTP_STATUS, f"HTTP {status}"), 0, started)
-    elif spec.body_contains is not None and spec.body_contains.encode() not in body:
-        outcome = failed(
-            path,
-            ProbeFailure(
-                ErrorKind.BODY_MISMATCH, f"HTTP {status}, body lacks {spec.body_contains!r}"
-            ),
-            0,
-            started,
+        problem = ProbeFailure(ErrorKind.HTTP_STATUS, f"HTTP {status}")
+        return failed(path, problem, spec.timeout_secs, started)
+    if spec.body_contains is not None and spec.body_contains.encode() not in response.body:
+        problem = ProbeFailure(
+            ErrorKind.BODY_MISMATCH, f"HTTP {status}, body lacks {spec.body_contains!r}"
         )
-    else:
-        outcome = succeeded(path, started, f"HTTP {status}")
-    return outcome
+        return failed(path, problem, spec.timeout_secs, started)
+    return succeeded(path, started, f"HTTP {status}")
 
 
 async def probe(spec: HttpProbe, ctx: ProbeContext) -> Observation:
-    url = urlsplit(spec.url)
-    tls = url.scheme == "https"
-    port = url.port or (443 if tls else 80)
-    target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    paths = plan(url.hostname or "", port, spec.endpoint, ctx.vm_address)
+    host, port, tls, target, _ = _parse_url(spec.url)
+    paths = plan(host, port, spec.endpoint, ctx.vm_address)
     return await resolve(paths, partial(attempt, spec, target, tls))

@@ -70,12 +70,7 @@ async def run_probe(
     async with bulkhead:
         started = loop.time()
         try:
-            async with asyncio.timeout(spec.timeout_secs + BACKSTOP_S):
-                obs = await registry[spec.kind](spec, ctx)
-        except TimeoutError:
-            obs = Observation.failure(
-                ErrorKind.TIMEOUT, f"probe overran its {spec.timeout_secs:g}s timeout"
-            )
+            obs = await registry[spec.kind](spec, ctx)
         except Exception as exc:
             obs = Observation.failure(
                 ErrorKind.INTERNAL, f"probe error: {exc!r}", status=Status.UNKNOWN
@@ -104,9 +99,27 @@ async def run_cycle(
     }
     started = ctx.clock()
     ctx = replace(ctx, vm_address=await _vm_address(ctx))
-    results = await asyncio.gather(
-        *(run_probe(p, ctx, gates[p.probe_class], registry) for p in probes)
-    )
+    tasks = [
+        asyncio.ensure_future(run_probe(p, ctx, gates[p.probe_class], registry)) for p in probes
+    ]
+    if tasks:
+        # Probes bound themselves; one backstop for the whole cycle catches a probe
+        # that does not (a bug), without a timer per probe.
+        deadline = max(p.timeout_secs for p in probes) + BACKSTOP_S
+        _, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        if pending:  # let them unwind (close sockets, kill process groups), briefly
+            await asyncio.wait(pending, timeout=BACKSTOP_S)
+    results = []
+    for spec, task in zip(probes, tasks, strict=True):
+        if task.cancelled() or not task.done():
+            overran = Observation.failure(
+                ErrorKind.TIMEOUT, f"probe overran its {spec.timeout_secs:g}s timeout"
+            )
+            results.append(_result(spec, ctx, overran, spec.timeout_secs * 1000))
+        else:
+            results.append(task.result())
     identity = ctx.identity
     return CycleReport(
         identity.node_id, identity.platform, identity.arch, started, ctx.clock(), tuple(results)
