@@ -85,8 +85,10 @@ async def main(rounds: int) -> None:
         scripts = [ScriptProbe(name=f"s{i}", kind="script", command="exit 0") for i in range(100)]
         hung = [
             HttpProbe(
-                name=f"hang{i}" if i % 100 == 0 else f"h{i}", kind="http",
-                url=f"{base}/hang" if i % 100 == 0 else f"{base}/ok", timeout_secs=HANG_TIMEOUT_S,
+                name=f"hang{i}" if i % 100 == 0 else f"h{i}",
+                kind="http",
+                url=f"{base}/hang" if i % 100 == 0 else f"{base}/ok",
+                timeout_secs=HANG_TIMEOUT_S,
             )
             for i in range(1000)
         ]
@@ -94,14 +96,19 @@ async def main(rounds: int) -> None:
         rows = {
             "http x1000 (talon)": (await _measure(lambda: _talon(http), rounds), 1000),
             "http x1000 (aiohttp baseline)": (
-                await _measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds), 1000,
+                await _measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds),
+                1000,
             ),
             "tcp x200": (await _measure(lambda: _talon(tcp), rounds), 200),
             "script x100": (await _measure(lambda: _talon(scripts), rounds), 100),
             "mixed 1000 http + 200 tcp + 100 script": (
-                await _measure(lambda: _talon([*http, *tcp, *scripts]), rounds), 1300,
+                await _measure(lambda: _talon([*http, *tcp, *scripts]), rounds),
+                1300,
             ),
-            "http x1000, 1% hang (timeout 1 s)": (await _measure(lambda: _talon(hung), rounds), 1000),
+            "http x1000, 1% hang (timeout 1 s)": (
+                await _measure(lambda: _talon(hung), rounds),
+                1000,
+            ),
         }
     print(f"{'scenario':42} {'wall s':>8} {'CPU ms/probe':>13} {'child CPU ms/probe':>19}")
     for name, (m, n) in rows.items():
