@@ -4,7 +4,8 @@ Measures, in one run and on one machine:
   - wall time and CPU per probe for 1000 HTTP, 200 TCP and 100 script probes;
   - the same 1000 HTTP checks through aiohttp, as the baseline (ratio printed);
   - cycle wall time when 1% of HTTP targets hang (goal: <= probe timeout + 0.3 s);
-  - peak RSS of this process.
+  - peak RSS of this process;
+  - start-up: wall time of `talon --help` (goal: under 300 ms).
 The farm runs in its own process, so its CPU is not counted. Each figure is the
 median of several cycles.
 """
@@ -77,6 +78,21 @@ async def _aiohttp(urls: list[str]) -> None:
     assert all(s == 200 for s in statuses)
 
 
+def _startup_s(runs: int = 10) -> float:
+    """Median wall time of the installed `talon --help`, a fresh interpreter each time."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    talon = str(Path(sys.executable).with_name("talon"))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([talon, "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 async def main(rounds: int) -> None:
     with procs.farm("127.0.0.1:0") as [(host, port)]:
         base = f"http://{host}:{port}"
@@ -121,6 +137,7 @@ async def main(rounds: int) -> None:
     print(f"\nCPU per HTTP check, talon / aiohttp: {talon['cpu_s'] / baseline['cpu_s']:.2f}")
     print(f"1% hang cycle overrun beyond the timeout: {hang['wall_s'] - HANG_TIMEOUT_S:.3f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    print(f"talon --help: {_startup_s() * 1000:.0f} ms (median of 10)")
 
 
 if __name__ == "__main__":
