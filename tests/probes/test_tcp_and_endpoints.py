@@ -124,3 +124,25 @@ def test_plan_keeps_the_configured_order(via: list[str], vm: str | None, port: i
         else:
             assert p.path_class == "vm"
             assert vm is None
+
+
+def test_a_slower_fallback_is_cancelled_once_localhost_answers(vm_ctx: ProbeContext) -> None:
+    """The preferred path answered: the hung VM path is not waited for, and says so."""
+    from talon.config import HttpProbe
+    from talon.probes import http as http_probe
+
+    with procs.farm("127.0.0.1:0") as [(_, port)], procs.silent_listener("127.0.0.2") as hung:
+        spec = HttpProbe(
+            name="h",
+            kind="http",
+            url=f"http://127.0.0.1:{port}/ok",
+            timeout_secs=5,
+            endpoint=EndpointSpec(via=["localhost", "vm"], port=hung),
+        )
+        obs = asyncio.run(http_probe.probe(spec, vm_ctx))
+    assert obs.endpoint_class == "localhost"
+    localhost, vm = obs.paths
+    assert localhost.latency_ms is not None
+    assert localhost.latency_ms < 5000
+    assert not vm.tried
+    assert vm.message == "not needed: a preferred path answered"

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -118,58 +118,44 @@ def parse_services(
     """Build every probe of the services file, or raise with all problems."""
     problems: list[ConfigProblem] = []
     probes: list[ProbeSpec] = []
+
+    def problem(where: tuple[str, ...], message: str, fix: str) -> None:
+        line = locate.find_line(text, where)
+        problems.append(ConfigProblem(path, ".".join(where), message, fix, line))
+
     for kind, sections in data.items():
         model = KIND_MODELS.get(kind)
         if model is None:
             hint = locate.suggest(kind, KIND_MODELS)
             fix = f"did you mean [{hint}.NAME]?" if hint else f"use one of {sorted(KIND_MODELS)}"
-            problems.append(
-                ConfigProblem(
-                    path, kind, f"unknown probe kind '{kind}'", fix, locate.find_line(text, (kind,))
-                )
-            )
+            problem((kind,), f"unknown probe kind '{kind}'", fix)
             continue
         if not isinstance(sections, dict):
-            problems.append(
-                ConfigProblem(
-                    path,
-                    kind,
-                    f"'{kind}' must be a table of probes",
-                    f"write [{kind}.NAME] sections",
-                    locate.find_line(text, (kind,)),
-                )
-            )
+            problem((kind,), f"'{kind}' must be a table of probes", f"write [{kind}.NAME] sections")
             continue
         for name, raw in sections.items():
-            where = (kind, name)
             if not isinstance(raw, dict):
-                problems.append(
-                    ConfigProblem(
-                        path,
-                        f"{kind}.{name}",
-                        "is not a probe section",
-                        f"write [{kind}.{name}] followed by its keys",
-                        locate.find_line(text, where),
-                    )
+                problem(
+                    (kind, name), "is not a probe section", f"write [{kind}.{name}] and its keys"
                 )
                 continue
-            clash = [k for k in ("name", "kind") if k in raw]
-            if clash:
-                problems.append(
-                    ConfigProblem(
-                        path,
-                        f"{kind}.{name}.{clash[0]}",
-                        f"'{clash[0]}' comes from the section header",
-                        f"remove the key; the header [{kind}.{name}] sets it",
-                        locate.find_line(text, (*where, clash[0])),
-                    )
+            if clash := [k for k in ("name", "kind") if k in raw]:
+                problem(
+                    (kind, name, clash[0]),
+                    f"'{clash[0]}' comes from the section header",
+                    f"remove the key; the header [{kind}.{name}] sets it",
                 )
                 continue
-            fields = {"timeout_secs": _default_timeout(kind, config), **raw}
+            fields = {
+                "timeout_secs": _default_timeout(kind, config),
+                **raw,
+                "name": name,
+                "kind": kind,
+            }
             try:
-                probes.append(model.model_validate({**fields, "name": name, "kind": kind}))  # type: ignore[arg-type]
+                probes.append(cast(ProbeSpec, model.model_validate(fields)))
             except ValidationError as exc:
-                problems.extend(_problems(exc, path, text, where, model))
+                problems.extend(_problems(exc, path, text, (kind, name), model))
     if problems:
         raise ConfigError(problems)
     return tuple(probes)

@@ -74,32 +74,30 @@ def plan(
 Attempt = Callable[[Path], Awaitable[PathOutcome]]
 
 
-async def resolve(planned: Sequence[Path | PathOutcome], attempt: Attempt) -> Observation:
-    """Try every path concurrently; answer with the first success in order."""
-    if len(planned) == 1 and isinstance(planned[0], Path):  # the common case: no extra task
-        outcome = await attempt(planned[0])
-        status = Status.OK if outcome.ok else Status.CRITICAL
-        answered = outcome.path_class if outcome.ok else None
-        return Observation(status, outcome.message, outcome.error_kind, (outcome,), answered)
+async def _race_in_order(
+    planned: Sequence[Path | PathOutcome], attempt: Attempt
+) -> list[PathOutcome]:
+    """Start every path at once; stop at the first success in order, cancel the rest."""
     tasks = {
         i: asyncio.ensure_future(attempt(p)) for i, p in enumerate(planned) if isinstance(p, Path)
     }
-    outcomes: list[PathOutcome | None] = [
-        p if isinstance(p, PathOutcome) else None for p in planned
-    ]
-    chosen: int | None = None
+    outcomes: dict[int, PathOutcome] = {
+        i: p for i, p in enumerate(planned) if isinstance(p, PathOutcome)
+    }
     try:
         for i in sorted(tasks):
             outcomes[i] = await tasks[i]
-            if outcomes[i].ok:  # type: ignore[union-attr]
-                chosen = i
+            if outcomes[i].ok:
                 break
     finally:
-        for task in tasks.values():
+        pending = [t for t in tasks.values() if not t.done()]
+        for task in pending:
             task.cancel()
+        if pending:  # let them close their sockets before we answer
+            await asyncio.gather(*pending, return_exceptions=True)
     for i, task in tasks.items():
-        if outcomes[i] is None:
-            finished = task.done() and not task.cancelled() and task.exception() is None
+        if i not in outcomes:
+            finished = not task.cancelled() and task.exception() is None
             path = planned[i]
             assert isinstance(path, Path)
             outcomes[i] = (
@@ -114,14 +112,26 @@ async def resolve(planned: Sequence[Path | PathOutcome], attempt: Attempt) -> Ob
                     "not needed: a preferred path answered",
                 )
             )
-    final = tuple(o for o in outcomes if o is not None)
-    if chosen is not None:
-        answer = final[chosen]
-        return Observation(Status.OK, answer.message, None, final, answer.path_class)
-    tried = [o for o in final if o.tried]
-    first = tried[0] if tried else final[0]
-    if len(final) == 1:
-        summary = final[0].message
+    return [outcomes[i] for i in range(len(planned))]
+
+
+def verdict(outcomes: Sequence[PathOutcome]) -> Observation:
+    """The answer is the first path in order that succeeded; else every path's story."""
+    paths = tuple(outcomes)
+    answer = next((o for o in paths if o.ok), None)
+    if answer is not None:
+        return Observation(Status.OK, answer.message, None, paths, answer.path_class)
+    tried = [o for o in paths if o.tried]
+    first = tried[0] if tried else paths[0]
+    if len(paths) == 1:
+        summary = first.message
     else:
-        summary = "; ".join(f"{o.path_class} {o.target}: {o.message}" for o in final)
-    return Observation(Status.CRITICAL, summary, first.error_kind, final, None)
+        summary = "; ".join(f"{o.path_class} {o.target}: {o.message}" for o in paths)
+    return Observation(Status.CRITICAL, summary, first.error_kind, paths, None)
+
+
+async def resolve(planned: Sequence[Path | PathOutcome], attempt: Attempt) -> Observation:
+    """Try the planned paths; say which answered and what every path did."""
+    if len(planned) == 1 and isinstance(planned[0], Path):  # the common case: no extra task
+        return verdict([await attempt(planned[0])])
+    return verdict(await _race_in_order(planned, attempt))

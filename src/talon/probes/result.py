@@ -70,18 +70,6 @@ class Observation:
     ) -> Observation:
         return cls(status, message, kind)
 
-    @classmethod
-    def from_path(cls, outcome: PathOutcome, **detail: Any) -> Observation:
-        status = Status.OK if outcome.ok else Status.CRITICAL
-        return cls(
-            status,
-            outcome.message,
-            outcome.error_kind,
-            (outcome,),
-            outcome.path_class if outcome.ok else None,
-            detail,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
