@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ProbeClass = Literal["infra", "service", "app"]
 Layer = Literal["host", "runtime", "cluster", "service", "app"]
@@ -43,6 +43,21 @@ def split_host_port(value: str) -> tuple[str, int]:
     if not 1 <= int(port) <= 65_535:
         raise ValueError(f"port {port} is out of range 1-65535")
     return check_host(host), int(port)
+
+
+def _host_port(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+NonBlank = Annotated[str, AfterValidator(_non_blank)]
 
 
 class EndpointSpec(BaseModel):
@@ -144,19 +159,13 @@ class HttpProbe(ProbeBase):
 
 class TcpProbe(ProbeBase):
     kind: Literal["tcp"] = "tcp"
-    address: str = Field(description="HOST:PORT of the localhost (or only) path.")
+    address: HostPort = Field(description="HOST:PORT of the localhost (or only) path.")
     endpoint: EndpointSpec | None = None
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        split_host_port(value)
-        return value
 
 
 class RedisProbe(ProbeBase):
     kind: Literal["redis"] = "redis"
-    address: str = "127.0.0.1:6379"
+    address: HostPort = "127.0.0.1:6379"
     db: Annotated[int, Field(ge=0, le=1_000)] = 0
     password_env: str | None = Field(
         None, description="Environment variable holding the password (never the password)."
@@ -166,39 +175,19 @@ class RedisProbe(ProbeBase):
     )
     endpoint: EndpointSpec | None = None
 
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        split_host_port(value)
-        return value
-
 
 class ScriptProbe(ProbeBase):
     kind: Literal["script"] = "script"
-    command: str = Field(
+    command: NonBlank = Field(
         description="Run with `sh -c`; exit 0 ok, 1 warning, 2 critical, 3 unknown."
     )
-
-    @field_validator("command")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
 
 
 class ServiceProbe(ProbeBase):
     """A service of the host's process manager; ``[launchd.NAME]`` is its macOS spelling."""
 
     kind: Literal["service", "launchd"] = "service"
-    label: str
-
-    @field_validator("label")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
+    label: NonBlank
 
 
 class K8sProbe(ProbeBase):
