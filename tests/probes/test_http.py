@@ -18,7 +18,7 @@ import pytest
 from talon.config import HttpProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import http as http_probe
-from talon.probes.result import Observation
+from talon.report import Observation
 from tests.support import procs
 
 

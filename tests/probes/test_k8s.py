@@ -19,7 +19,7 @@ from talon.adapters.command import CommandResult, exec_env
 from talon.adapters.kube.kubectl import KubectlClient, classify
 from talon.config import K8sProbe
 from talon.probes import ErrorKind, ProbeContext, Status, k8s
-from talon.probes.result import Observation
+from talon.report import Observation
 from tests.support import procs
 
 

@@ -9,7 +9,7 @@ from talon.config import EndpointSpec, RedisProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import redis as redis_probe
 from talon.probes.redis import persistence_problems
-from talon.probes.result import Observation
+from talon.report import Observation
 from tests.support import procs
 
 

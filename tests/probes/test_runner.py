@@ -10,8 +10,8 @@ import urllib.request
 from talon.config import HttpProbe, ProbeSpec, ScriptProbe
 from talon.config.models import BulkheadConfig
 from talon.probes import ErrorKind, ProbeContext, Status, run_cycle
-from talon.probes.result import CycleReport, Observation
 from talon.probes.runner import PROBES
+from talon.report import CycleReport, Observation
 from tests.support import procs
 
 

@@ -13,7 +13,7 @@ from talon.adapters.command import exec_env, exec_path, run_command
 from talon.config import ScriptProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import script as script_probe
-from talon.probes.result import Observation
+from talon.report import Observation
 
 
 def _run(command: str, ctx: ProbeContext, timeout: float = 5.0) -> Observation:

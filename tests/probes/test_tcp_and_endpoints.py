@@ -16,7 +16,7 @@ from talon.config import EndpointSpec, TcpProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import tcp as tcp_probe
 from talon.probes.endpoints import Path, plan
-from talon.probes.result import Observation
+from talon.report import Observation
 from tests.support import procs
 
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from talon.probes.result import CycleReport, ProbeResult, Status
+from talon.report import CycleReport, ProbeResult, Status
 
 _STYLE = {
     Status.OK: "green",

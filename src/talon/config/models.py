@@ -132,6 +132,45 @@ class BulkheadConfig(Section):
     app: Annotated[int, Field(ge=1, le=10_000)] = 1024
 
 
+class HealingConfig(Section):
+    """Talon-only: verification windows, hold, and every tier's cooldown and budget.
+
+    Defaults are the reference values of the healer that ran on the node
+    (REGRESSIONS.md R13, R14, R17).
+    """
+
+    warmup_secs: Seconds = Field(
+        120, description="Grace after a heal: transient failures tolerated."
+    )
+    durability_checks: Count = Field(6, description="Consecutive green checks that prove recovery.")
+    durability_interval_secs: Seconds = Field(10, description="Probe interval while verifying.")
+    durability_window_secs: Seconds = Field(90, description="The green checks must span this long.")
+    hold_secs: Seconds = Field(
+        1800, description="No force-cycle or heal script after a failed recovery."
+    )
+    force_cycle_confirm_ticks: Count = Field(
+        2, description="Unhealthy ticks needed before a force-cycle."
+    )
+    force_cycle_confirm_window_secs: Seconds = 420
+    force_cycle_cooldown_secs: Seconds = 900
+    bridge_cooldown_secs: Seconds = 300
+    heal_script_cooldown_secs: Seconds = 900
+    restart_cooldown_secs: Seconds = 120
+    rbac_cooldown_secs: Seconds = 300
+    budget_per_incident: Count = Field(3, description="Attempts of one tier-1 action per incident.")
+    critical_retry_secs: Seconds = Field(
+        1800, description="A critical node retries a spent tier-1 action this often (R16)."
+    )
+    runtime_min_uptime_secs: Seconds = Field(
+        120, description="Shorter uptimes count as a VM crash."
+    )
+    runtime_crash_loop_cycles: Count = Field(2, description="Short uptimes in a row: crash loop.")
+    worker_crash_loop_restarts: Count = Field(
+        5, description="Quick worker exits before escalating."
+    )
+    rbac_guard_manifest: str = Field("", description="Manifest applied on rbac_drift.")
+
+
 class TalonConfig(Section):
     """Everything Talon reads: ``config.toml`` plus the probes of the services file."""
 
@@ -148,5 +187,6 @@ class TalonConfig(Section):
     process_manager: ProcessManagerConfig = ProcessManagerConfig()
     exec: ExecConfig = ExecConfig()
     bulkheads: BulkheadConfig = BulkheadConfig()
+    healing: HealingConfig = HealingConfig()
     # Not a key of config.toml: filled from the services file by the loader.
     service_probes: tuple[ProbeSpec, ...] = Field(default=(), exclude=True)

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from talon.faults import Fault
+
 ProbeClass = Literal["infra", "service", "app"]
 Layer = Literal["host", "runtime", "cluster", "service", "app"]
 PathClass = Literal["localhost", "vm", "dns"]
@@ -121,6 +123,16 @@ class ProbeBase(BaseModel):
         False, description="Shown and counted, never a reason to heal (R4)."
     )
     enabled: bool = Field(True, description="A disabled probe is reported as skipped.")
+    nodes: list[str] | None = Field(
+        None,
+        description="Nodes this probe's target is placed on; elsewhere it is 'not hosted here'.",
+    )
+    witness_for: str | None = Field(
+        None, description="KIND.NAME of the service this VM-side probe witnesses (split-brain)."
+    )
+    classify_as: Fault | None = Field(
+        None, description="The fault this probe's failure means, e.g. redis_aof_corrupt."
+    )
 
     @property
     def key(self) -> str:

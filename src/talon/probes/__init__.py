@@ -1,7 +1,8 @@
 """Probes: kinds, the endpoint resolver and the concurrent runner."""
 
 from talon.probes.context import ProbeContext
-from talon.probes.result import (
+from talon.probes.runner import run_cycle
+from talon.report import (
     CycleReport,
     ErrorKind,
     Observation,
@@ -9,7 +10,6 @@ from talon.probes.result import (
     ProbeResult,
     Status,
 )
-from talon.probes.runner import run_cycle
 
 __all__ = [
     "CycleReport",

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from talon.config.probes import EndpointSpec
-from talon.probes.result import ErrorKind, Observation, PathOutcome, Status
+from talon.report import ErrorKind, Observation, PathOutcome, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from talon.config.probes import HttpProbe
 from talon.probes.context import ProbeContext
 from talon.probes.endpoints import Path, plan, resolve
 from talon.probes.net import Connection, ProbeFailure, TlsConnection, connect, failed, succeeded
-from talon.probes.result import ErrorKind, Observation, PathOutcome
+from talon.report import ErrorKind, Observation, PathOutcome
 
 BODY_CAP = 64 * 1024
 _TLS: dict[bool, ssl.SSLContext] = {}

@@ -11,7 +11,7 @@ from typing import Any
 from talon.adapters.kube import KubectlClient, KubeError
 from talon.config.probes import K8sProbe
 from talon.probes.context import ProbeContext
-from talon.probes.result import ErrorKind, Observation, Status
+from talon.report import ErrorKind, Observation, Status
 
 
 def _ready(node: dict[str, Any]) -> bool:

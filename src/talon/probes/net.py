@@ -12,7 +12,7 @@ import ssl
 from typing import Any
 
 from talon.probes.endpoints import Path
-from talon.probes.result import ErrorKind, PathOutcome
+from talon.report import ErrorKind, PathOutcome
 
 
 class ProbeFailure(Exception):

@@ -9,7 +9,7 @@ from talon.config.probes import RedisProbe, split_host_port
 from talon.probes.context import ProbeContext
 from talon.probes.endpoints import Path, plan, resolve
 from talon.probes.net import ProbeFailure, classify, failed, succeeded
-from talon.probes.result import ErrorKind, Observation, PathOutcome
+from talon.report import ErrorKind, Observation, PathOutcome
 
 PERSISTENCE_FIELDS = ("aof_last_write_status", "aof_last_bgrewrite_status")
 

@@ -17,7 +17,7 @@ from talon.config.models import BulkheadConfig
 from talon.config.probes import ProbeSpec
 from talon.probes import http, k8s, redis, script, service, tcp
 from talon.probes.context import ProbeContext
-from talon.probes.result import CycleReport, ErrorKind, Observation, ProbeResult, Status
+from talon.report import CycleReport, ErrorKind, Observation, ProbeResult, Status
 
 ProbeFn = Callable[[Any, ProbeContext], Awaitable[Observation]]
 

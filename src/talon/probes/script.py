@@ -10,7 +10,7 @@ from __future__ import annotations
 from talon.adapters.command import run_command
 from talon.config.probes import ScriptProbe
 from talon.probes.context import ProbeContext
-from talon.probes.result import ErrorKind, Observation, Status
+from talon.report import ErrorKind, Observation, Status
 
 _EXIT_STATUS = {0: Status.OK, 1: Status.WARNING, 2: Status.CRITICAL, 3: Status.UNKNOWN}
 

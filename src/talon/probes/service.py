@@ -5,7 +5,7 @@ from __future__ import annotations
 from talon.adapters.process import ServiceState
 from talon.config.probes import ServiceProbe
 from talon.probes.context import ProbeContext
-from talon.probes.result import ErrorKind, Observation, Status
+from talon.report import ErrorKind, Observation, Status
 
 _VERDICT = {
     ServiceState.RUNNING: (Status.OK, None),

@@ -8,7 +8,7 @@ from talon.config.probes import TcpProbe, split_host_port
 from talon.probes.context import ProbeContext
 from talon.probes.endpoints import plan, resolve
 from talon.probes.net import tcp_connect
-from talon.probes.result import Observation
+from talon.report import Observation
 
 
 async def probe(spec: TcpProbe, ctx: ProbeContext) -> Observation:

@@ -1,4 +1,4 @@
-"""What a probe saw: value types shared by probes, the runner, the CLI and the core.
+"""What a cycle saw: value types shared by the probes, the runner, the CLI and the core.
 
 A result says which path answered (``endpoint_class``) and what every path
 tried did, so "healthy through a fallback" is never mistaken for "healthy".

@@ -1,0 +1,225 @@
+"""Assessment: debounce each probe, classify what escalates, let lower layers explain higher ones.
+
+Order matters (R11): runtime faults, then in-cluster faults (RBAC drift, node
+not Ready, API down), then split-brain and service faults. A fault in the
+runtime or cluster layer explains the failures above it: they are recorded as
+explained, not healed separately (one incident, root cause first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from talon.core.model import Facts
+from talon.core.settings import CoreConfig, ProbePolicy
+from talon.errors import ErrorKind
+from talon.faults import Fault
+from talon.report import ProbeResult, Status
+
+LAYERS = ("host", "runtime", "cluster", "service", "app")
+# Lower layers whose failure explains the layers above them. A host probe (disk,
+# load) explains nothing by itself: it is reported, not assumed to be the cause.
+EXPLAINING_LAYERS = ("runtime", "cluster")
+PRIORITY = (
+    Fault.RUNTIME_CRASH_LOOP,
+    Fault.RUNTIME_DOWN,
+    Fault.RBAC_DRIFT,
+    Fault.NODE_NOT_READY,
+    Fault.CLUSTER_DOWN,
+    Fault.REDIS_AOF_CORRUPT,
+    Fault.SPLIT_BRAIN,
+    Fault.SERVICE_DOWN,
+    Fault.NETWORK_DOWN,
+    Fault.HOST_FAULT,
+    Fault.PORT_CONFLICT,
+    Fault.CRASH_LOOP,
+    Fault.APP_FAILURE,
+    Fault.PROBE_FAILED,
+)
+_UNREACHABLE = {
+    ErrorKind.REFUSED,
+    ErrorKind.TIMEOUT,
+    ErrorKind.EMPTY_REPLY,
+    ErrorKind.RESET,
+    ErrorKind.UNREACHABLE,
+    ErrorKind.DNS,
+    ErrorKind.TLS,
+}
+
+
+# Faults healed at the level of a layer, not of the probe that saw them.
+_TARGETS = {
+    Fault.SPLIT_BRAIN: "runtime",
+    Fault.RUNTIME_DOWN: "runtime",
+    Fault.CLUSTER_DOWN: "cluster",
+    Fault.NODE_NOT_READY: "cluster",
+    Fault.RBAC_DRIFT: "rbac",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    fault: Fault
+    layer: str
+    probe: str  # the probe key, or a fact's name
+    target: str | None  # what a heal acts on
+    explained: bool = False
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY.index(self.fault)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    failing: tuple[str, ...]  # failed this cycle, debounced or not
+    findings: tuple[Finding, ...]  # escalated, root causes first, explained ones last
+
+    @property
+    def roots(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.explained)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.failing and not self.findings
+
+
+def _failed_on_localhost(result: ProbeResult) -> bool:
+    return any(p.tried and not p.ok and p.path_class == "localhost" for p in result.paths)
+
+
+def bridge_broken(result: ProbeResult) -> bool:
+    """Answered, but only through a fallback: the forwarded localhost path is dead (F1/F2)."""
+    return result.passed and result.endpoint_class != "localhost" and _failed_on_localhost(result)
+
+
+def failing(result: ProbeResult) -> bool:
+    return result.failed or bridge_broken(result)
+
+
+def update_counters(counters: Mapping[str, int], results: Sequence[ProbeResult]) -> dict[str, int]:
+    """Consecutive failures per probe; a pass (or skip) resets (R2)."""
+    return {r.key: (counters.get(r.key, 0) + 1 if failing(r) else 0) for r in results}
+
+
+def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> tuple[Fault, str]:
+    """(fault, layer) of one escalated probe."""
+    if policy.classify_as is not None:
+        return policy.classify_as, policy.layer
+    if not policy.heals:
+        return Fault.APP_FAILURE, "app"
+    if result.error_kind is ErrorKind.DENIED and policy.layer in ("cluster", "service"):
+        return Fault.RBAC_DRIFT, "cluster"
+    # Split-brain only when the failing path is the forwarded one (R11).
+    vm_answered = any(p.ok and p.path_class == "vm" for p in result.paths)
+    if _failed_on_localhost(result) and (vm_answered or result.key in witnessed):
+        return Fault.SPLIT_BRAIN, policy.layer
+    if policy.kind == "k8s":
+        if policy.check in ("node_ready", "node_schedulable", "daemonset"):
+            return Fault.NODE_NOT_READY, "cluster"
+        return Fault.CLUSTER_DOWN, "cluster"
+    if policy.layer == "runtime":
+        return Fault.RUNTIME_DOWN, "runtime"
+    if policy.layer == "host":
+        return Fault.HOST_FAULT, "host"
+    if policy.layer == "cluster":
+        return Fault.CLUSTER_DOWN, "cluster"
+    if policy.layer == "app":
+        return Fault.APP_FAILURE, "app"
+    return Fault.SERVICE_DOWN, policy.layer
+
+
+def _network_down(results: Sequence[ProbeResult], escalated: set[str]) -> set[str] | None:
+    """Remote probes, if every one of them failed while some local probe passed."""
+    remote = {r.key for r in results if any(p.path_class == "remote" for p in r.paths)}
+    local_ok = any(
+        r.passed and r.paths and all(p.path_class != "remote" for p in r.paths) for r in results
+    )
+    if remote and local_ok and remote <= escalated:
+        failed_remote = [r for r in results if r.key in remote]
+        if all(r.error_kind in _UNREACHABLE for r in failed_remote):
+            return remote
+    return None
+
+
+def _fact_findings(facts: Facts, short_boots: int, config: CoreConfig) -> list[Finding]:
+    found = []
+    if short_boots >= config.healing.runtime_crash_loop_cycles:
+        found.append(Finding(Fault.RUNTIME_CRASH_LOOP, "runtime", "fact:runtime_uptime", "runtime"))
+    if facts.worker_quick_exits >= config.healing.worker_crash_loop_restarts:
+        found.append(Finding(Fault.CRASH_LOOP, "app", "fact:worker_exits", "worker"))
+    if facts.port_holder_pid is not None:
+        found.append(
+            Finding(Fault.PORT_CONFLICT, "app", "fact:port_holder", str(facts.port_holder_pid))
+        )
+    return found
+
+
+def assess(
+    results: Sequence[ProbeResult],
+    counters: Mapping[str, int],
+    facts: Facts,
+    short_boots: int,
+    config: CoreConfig,
+) -> Assessment:
+    policies = {r.key: config.policy(r.key) for r in results}
+    failed = tuple(r.key for r in results if failing(r) and policies[r.key] is not None)
+    escalated = {
+        k
+        for k in failed
+        if counters.get(k, 0) >= policies[k].threshold  # type: ignore[union-attr]
+    }
+    witnessed = {
+        p.witness_for
+        for r in results
+        if (p := policies[r.key]) is not None and p.witness_for and r.passed
+    }
+    findings = _fact_findings(facts, short_boots, config)
+    remote = _network_down(results, escalated) or set()
+    if remote:
+        findings.append(Finding(Fault.NETWORK_DOWN, "host", "network", None))
+    for r in results:
+        policy = policies[r.key]
+        if r.key not in escalated or r.key in remote or policy is None:
+            continue
+        if policy.witness_for is not None:
+            continue  # a witness failing says nothing the witnessed probe does not
+        fault, layer = _classify(r, policy, witnessed)
+        target = _TARGETS.get(fault, policy.restart_target)
+        findings.append(Finding(fault, layer, r.key, target))
+    return Assessment(failed, _explain(findings))
+
+
+def _explain(findings: list[Finding]) -> tuple[Finding, ...]:
+    """Mark findings above a failed runtime/cluster layer as explained; roots first.
+
+    A damaged AOF also explains redis itself being down: restarting it would only
+    loop (F10).
+    """
+    base = [LAYERS.index(f.layer) for f in findings if f.layer in EXPLAINING_LAYERS]
+    lowest = min(base, default=len(LAYERS))
+    aof = any(f.fault is Fault.REDIS_AOF_CORRUPT for f in findings)
+    marked = [
+        Finding(
+            f.fault,
+            f.layer,
+            f.probe,
+            f.target,
+            explained=LAYERS.index(f.layer) > lowest
+            or (aof and f.fault is not Fault.REDIS_AOF_CORRUPT and f.probe.startswith("redis.")),
+        )
+        for f in findings
+    ]
+    return tuple(sorted(marked, key=lambda f: (f.explained, f.rank, f.probe)))
+
+
+def is_control_path(result: ProbeResult, config: CoreConfig) -> bool:
+    """The real control path that a verification watches: heal-relevant, hosted probes."""
+    policy = config.policy(result.key)
+    return policy is not None and policy.heals and result.status is not Status.SKIPPED
+
+
+def green(result: ProbeResult) -> bool:
+    """Passing on the path users take: a fallback answer is not green (split-brain)."""
+    return not failing(result)
