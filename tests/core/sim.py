@@ -112,7 +112,10 @@ class Sim:
     state: CoreState = field(default_factory=CoreState)
     actions: list[Action] = field(default_factory=list)
 
-    def tick(self, *results: ProbeResult, facts: Facts = Facts(), dt: float = 10.0) -> list[Action]:
+    def tick(
+        self, *results: ProbeResult, facts: Facts | None = None, dt: float = 10.0
+    ) -> list[Action]:
+        facts = facts or Facts()
         self.now += dt
         self.state, out = step(self.state, Report(tuple(results), facts), self.now, self.config)
         self.actions.extend(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from talon.core.assess import PRIORITY, Finding
-from talon.core.model import CONTROL_PATH_HEALS, ActionKind, CoreState, NodeState
+from talon.core.model import CONTROL_PATH_HEALS, ActionKind, CoreState
 from talon.core.settings import CoreConfig
 from talon.faults import Fault
 
@@ -73,8 +73,14 @@ class Gate:
 
 
 def gate(
-    kind: ActionKind, target: str | None, state: CoreState, now: float, config: CoreConfig
+    kind: ActionKind,
+    target: str | None,
+    state: CoreState,
+    now: float,
+    config: CoreConfig,
+    critical: bool = False,
 ) -> Gate:
+    """May ``kind`` act on ``target`` now? ``critical``: in trouble past the threshold."""
     h = config.healing
     key = slot(kind, target)
     if state.hold is not None and kind in CONTROL_PATH_HEALS:
@@ -98,7 +104,6 @@ def gate(
         return Gate(False, "cooldown", f"{key} cooling down for {left:.0f}s more (R12)")
     attempts = state.incident.attempts.get(key, 0) if state.incident else 0
     if attempts >= h.budget_per_incident:
-        critical = state.node in (NodeState.CRITICAL, NodeState.SOS)
         if critical and (last is None or now - last >= h.critical_retry_secs):
             return Gate(True, "critical_retry", "budget spent; critical node retries (R16)")
         return Gate(False, "budget", f"{attempts} attempts of {key} this incident", escalate=True)

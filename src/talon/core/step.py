@@ -291,7 +291,7 @@ def _heal(c: _Cycle, roots: tuple[Finding, ...]) -> bool:
         if kind is None or policy.slot(kind, finding.target) in seen:
             continue
         seen.add(policy.slot(kind, finding.target))
-        g = policy.gate(kind, finding.target, c.state, c.now, c.config)
+        g = policy.gate(kind, finding.target, c.state, c.now, c.config, _critical(c))
         if not g.allowed:
             c.note(g.rule, "blocked", f"{kind} for {finding.fault}: {g.reason}")
             waiting = waiting or not g.escalate
@@ -325,7 +325,7 @@ def _escalate(c: _Cycle, roots: tuple[Finding, ...]) -> None:
             "agent", "blocked", f"no {'local' if local else 'cloud'} agent command is configured"
         )
         return
-    g = policy.gate(kind, "incident", c.state, c.now, c.config)
+    g = policy.gate(kind, "incident", c.state, c.now, c.config, _critical(c))
     if g.allowed and c.emit(kind, f"{roots[0].fault}: tier 1 cannot help", "incident", hints):
         c.note("agent", "acted", f"{kind} for {roots[0].fault}")
         if c.state.hold is None:
@@ -334,25 +334,22 @@ def _escalate(c: _Cycle, roots: tuple[Finding, ...]) -> None:
         c.note(g.rule, "blocked", f"{kind}: {g.reason}")
 
 
+def _critical(c: _Cycle) -> bool:
+    return c.now - c.incident.opened_at >= c.config.critical_threshold_secs
+
+
 def _maybe_sos(c: _Cycle) -> None:
     """Tier 4 after critical_threshold_secs in trouble; then per cooldown, or when worse (R17)."""
-    incident = c.incident
-    if c.now - incident.opened_at < c.config.critical_threshold_secs:
+    if not _critical(c):
         return
-    if c.state.node not in (NodeState.HOLD, NodeState.VERIFYING):
-        c.state = replace(c.state, node=NodeState.CRITICAL)
+    incident = c.incident
     last = incident.last_sos_at
     worse = incident.severity > incident.sos_severity
     due = last is None or c.now - last >= c.config.sos_cooldown_secs
-    if not (due or worse):
-        return
-    sent = incident.attempts.get("sos", 0)
-    if c.emit(
-        ActionKind.SOS,
-        f"in trouble for {c.now - incident.opened_at:.0f}s: {incident.root_cause}",
-        slot="sos",
-    ):
+    reason = f"in trouble for {c.now - incident.opened_at:.0f}s: {incident.root_cause}"
+    if (due or worse) and c.emit(ActionKind.SOS, reason, slot="sos"):
         c._set_incident(replace(c.incident, last_sos_at=c.now, sos_severity=incident.severity))
-        c.note("sos", "acted", f"SOS #{sent + 1}" + (" (worse)" if worse and not due else ""))
-        if c.state.node is NodeState.CRITICAL:
-            c.state = replace(c.state, node=NodeState.SOS)
+        c.note("sos", "acted", "SOS" + (" (the incident got worse)" if worse and not due else ""))
+    if c.state.node not in (NodeState.HOLD, NodeState.VERIFYING):
+        sent = c.incident.last_sos_at is not None
+        c.state = replace(c.state, node=NodeState.SOS if sent else NodeState.CRITICAL)
