@@ -102,5 +102,30 @@ def show_config(opts: Options) -> None:
     click.echo(effective_config(opts.load()))
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema talon.status/v1).")
+def status(as_json: bool) -> None:
+    """This node's state, signal, open incident, hold and last failures.
+
+    Exit 0: stable. 1: recovering. 2: failed recovery or degraded hold.
+    """
+    from talon.cli.status import run_status
+
+    sys.exit(run_status(as_json))
+
+
+@cli.group()
+def hold() -> None:
+    """The failed-recovery hold."""
+
+
+@hold.command("clear")
+def hold_clear() -> None:
+    """End the hold now (an operator decision; it is journalled)."""
+    from talon.cli.status import run_hold_clear
+
+    sys.exit(run_hold_clear())
+
+
 def main() -> None:
     cli(prog_name="talon")

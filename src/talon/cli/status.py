@@ -1,0 +1,161 @@
+"""``talon status`` and ``talon hold clear``: the persisted state, read and acted on."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from talon.core import CoreState, NodeState, Signal, clear_hold
+from talon.node import NodeIdentity
+from talon.store import StateStore
+
+SCHEMA = "talon.status/v1"
+EXIT = {Signal.STABLE: 0, Signal.RECOVERING: 1, Signal.FAILED_RECOVERY: 2, Signal.DEGRADED_HOLD: 2}
+
+
+def status_json(
+    state: CoreState,
+    report: dict[str, Any] | None,
+    identity: NodeIdentity,
+    now: float,
+    warnings: list[str],
+) -> dict[str, Any]:
+    incident = state.incident
+    classified = {probe: (fault.value, explained) for probe, fault, explained in state.last_faults}
+    failures = []
+    for probe in (report or {}).get("probes", []):
+        if probe["status"] in ("ok", "skipped") and probe["key"] not in classified:
+            continue
+        fault, explained = classified.get(probe["key"], (None, False))
+        failures.append(
+            {
+                "key": probe["key"],
+                "status": probe["status"],
+                "error_kind": probe["error_kind"],
+                "endpoint_class": probe["endpoint_class"],
+                "message": probe["message"],
+                "classification": fault,
+                "explained": explained,
+            }
+        )
+    failures += [
+        {
+            "key": key,
+            "status": None,
+            "error_kind": None,
+            "endpoint_class": None,
+            "message": "",
+            "classification": fault.value,
+            "explained": explained,
+        }
+        for key, fault, explained in state.last_faults
+        if key.startswith("fact:") or key == "network"
+    ]
+    return {
+        "schema": SCHEMA,
+        "node": {"node_id": identity.node_id, "platform": identity.platform, "arch": identity.arch},
+        "state": state.node.value,
+        "signal": state.signal.value,
+        "incident": None
+        if incident is None
+        else {
+            "id": incident.id,
+            "opened_at": incident.opened_at,
+            "root_cause": incident.root_cause and incident.root_cause.value,
+            "faults": [f.value for f in incident.faults],
+            "healed": incident.healed,
+            "attempts": incident.attempts,
+            "trail": [
+                {"at": d.at, "rule": d.rule, "outcome": d.outcome, "reason": d.reason}
+                for d in incident.trail[-10:]
+            ],
+        },
+        "hold": None
+        if state.hold is None
+        else {
+            "reason": state.hold.reason.value,
+            "since": state.hold.since,
+            "until": state.hold.until,
+            "remaining_s": max(0.0, state.hold.until - now),
+        },
+        "failed_recovery_at": state.failed_recovery_at,
+        "verifying": state.verification is not None,
+        "last_cycle": None
+        if report is None
+        else {
+            "started_at": report.get("started_at"),
+            "finished_at": report.get("finished_at"),
+            "failures": failures,
+        },
+        "warnings": warnings,
+    }
+
+
+def run_status(as_json: bool) -> int:
+    identity = NodeIdentity.detect()
+    store = StateStore(identity.state_dir)
+    now = time.time()
+    loaded = store.load(now, quarantine=False)
+    data = status_json(
+        loaded.state, store.last_report(), identity, now, [loaded.warning] if loaded.warning else []
+    )
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print(data)
+    return EXIT[loaded.state.signal]
+
+
+def _print(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{data['node']['node_id']}[/]: {data['state']} — signal: [bold]{data['signal']}[/]"
+    )
+    if (incident := data["incident"]) is not None:
+        console.print(
+            f"incident {incident['id']}: root cause {incident['root_cause']}, "
+            f"faults {', '.join(incident['faults']) or '-'}"
+        )
+    if (hold := data["hold"]) is not None:
+        console.print(f"hold ({hold['reason']}): {hold['remaining_s']:.0f}s remaining")
+    cycle = data["last_cycle"]
+    if cycle and cycle["failures"]:
+        table = Table(title="last cycle's failures")
+        for column in ("probe", "status", "classification", "path", "message"):
+            table.add_column(column, overflow="fold")
+        for f in cycle["failures"]:
+            cls = (f["classification"] or "-") + (" (explained)" if f["explained"] else "")
+            table.add_row(
+                f["key"], f["status"] or "-", cls, f["endpoint_class"] or "-", escape(f["message"])
+            )
+        console.print(table)
+    elif cycle is None:
+        console.print("no cycle recorded yet")
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def run_hold_clear() -> int:
+    identity = NodeIdentity.detect()
+    store = StateStore(identity.state_dir)
+    now = time.time()
+    with store.lock():
+        loaded = store.load(now)
+        if loaded.state.hold is None:
+            click.echo("no hold is active")
+            return 0
+        state, actions = clear_hold(loaded.state, now)
+        store.journal(actions, now)
+        store.save(state)
+    click.echo(
+        f"hold cleared; node is {state.node.value}"
+        + ("" if state.node is NodeState.HEALTHY else " and healing may resume")
+    )
+    return 0

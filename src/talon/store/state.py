@@ -1,0 +1,110 @@
+"""The state directory: what survives a restart of Talon.
+
+- ``state.json``: the core's state (readable by other tools), written atomically.
+- ``last-probe.json``: the last cycle, in the ``talon check --json`` schema.
+- ``journal.jsonl``: every action, appended (and fsynced) before it runs.
+- ``incidents.jsonl``: every closed incident with its trail.
+
+A state file that cannot be read is moved aside byte for byte (kept as
+evidence) and Talon starts clean with a warning (F15).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from talon.core import Action, CoreState, Incident
+from talon.store.files import append_line, atomic_write, locked
+
+_STATE = TypeAdapter(CoreState)
+_ACTION = TypeAdapter(Action)
+_INCIDENT = TypeAdapter(Incident)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    state: CoreState
+    warning: str | None = None
+    quarantined: Path | None = None
+
+
+class StateStore:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.state_path = directory / "state.json"
+        self.report_path = directory / "last-probe.json"
+        self.journal_path = directory / "journal.jsonl"
+        self.incidents_path = directory / "incidents.jsonl"
+
+    def lock(self) -> AbstractContextManager[None]:
+        return locked(self.dir / "state.lock")
+
+    def load(self, now: float, *, quarantine: bool = True) -> Loaded:
+        """The persisted state; an unreadable file is moved aside unless ``quarantine`` is off."""
+        try:
+            raw = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return Loaded(CoreState())
+        try:
+            return Loaded(_STATE.validate_json(raw))
+        except ValidationError as exc:
+            if not quarantine:
+                return Loaded(
+                    CoreState(), f"{self.state_path} is unreadable: {exc.errors()[0]['msg']}"
+                )
+            aside = self.state_path.with_name(f"state.json.corrupt-{int(now)}")
+            os.replace(self.state_path, aside)
+            first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+            return Loaded(
+                CoreState(),
+                f"{self.state_path} was unreadable ({first}); moved to {aside}, starting clean",
+                aside,
+            )
+
+    def save(self, state: CoreState, closed: Incident | None = None) -> None:
+        """Persist the state; a closed incident is appended to the incident log first."""
+        if closed is not None:
+            append_line(self.incidents_path, _INCIDENT.dump_json(closed))
+        atomic_write(self.state_path, _STATE.dump_json(state, indent=2))
+
+    def save_report(self, report: dict[str, Any]) -> None:
+        atomic_write(self.report_path, json.dumps(report, indent=2).encode())
+
+    def last_report(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.report_path.read_bytes())
+            return data
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def journal(self, actions: Sequence[Action], at: float) -> None:
+        for action in actions:
+            record = {"at": at, **_ACTION.dump_python(action, mode="json")}
+            append_line(self.journal_path, json.dumps(record).encode())
+
+    def journal_entries(self) -> Iterator[dict[str, Any]]:
+        yield from _read_lines(self.journal_path)
+
+    def closed_incidents(self) -> Iterator[Incident]:
+        for record in _read_lines(self.incidents_path):
+            yield _INCIDENT.validate_python(record)
+
+
+def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line after a crash

@@ -1,0 +1,100 @@
+"""``talon status`` and ``talon hold clear`` as real processes, on a state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from talon.store import StateStore
+from tests.store.test_state_store import _held_state
+
+
+def talon(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TALON_STATE_DIR": str(state_dir), "NODE_ID": "hub"}
+    return subprocess.run(
+        [sys.executable, "-m", "talon", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_status_of_a_fresh_node_is_stable(tmp_path: Path) -> None:
+    done = talon(tmp_path, "status", "--json")
+    data = json.loads(done.stdout)
+    assert done.returncode == 0
+    assert (data["state"], data["signal"], data["incident"], data["hold"]) == (
+        "healthy",
+        "stable",
+        None,
+        None,
+    )
+    assert data["node"]["node_id"] == "hub"
+
+
+def test_status_shows_hold_incident_and_classified_failures(tmp_path: Path) -> None:
+    sim = _held_state()
+    store = StateStore(tmp_path)
+    store.save(sim.state)
+    store.save_report(
+        {
+            "started_at": 1.0,
+            "finished_at": 2.0,
+            "probes": [
+                {
+                    "key": "tcp.runtime",
+                    "status": "critical",
+                    "error_kind": "refused",
+                    "endpoint_class": None,
+                    "message": "connection refused",
+                },
+                {
+                    "key": "http.svc",
+                    "status": "critical",
+                    "error_kind": "refused",
+                    "endpoint_class": None,
+                    "message": "connection refused",
+                },
+                {
+                    "key": "http.fine",
+                    "status": "ok",
+                    "error_kind": None,
+                    "endpoint_class": "localhost",
+                    "message": "HTTP 200",
+                },
+            ],
+        }
+    )
+    done = talon(tmp_path, "status", "--json")
+    assert done.returncode == 2
+    data = json.loads(done.stdout)
+    assert data["signal"] == "failed recovery"
+    assert data["hold"]["reason"] == "failed_recovery"
+    assert data["hold"]["remaining_s"] >= 0
+    assert data["incident"]["id"] == "n1-1"
+    failures = {f["key"]: f for f in data["last_cycle"]["failures"]}
+    assert set(failures) == {"tcp.runtime", "http.svc"}
+    assert failures["tcp.runtime"]["classification"] == "runtime_down"
+    assert failures["http.svc"]["explained"] is True
+    table = talon(tmp_path, "status")
+    assert "failed recovery" in table.stdout
+    assert "runtime_down" in table.stdout
+
+
+def test_hold_clear_ends_the_hold_and_is_journalled(tmp_path: Path) -> None:
+    StateStore(tmp_path).save(_held_state().state)
+    done = talon(tmp_path, "hold", "clear")
+    assert done.returncode == 0, done.stderr
+    assert "hold cleared" in done.stdout
+    store = StateStore(tmp_path)
+    assert store.load(0).state.hold is None
+    assert any("operator" in e["reason"] for e in store.journal_entries())
+    assert talon(tmp_path, "hold", "clear").stdout.strip() == "no hold is active"
+
+
+def test_status_reports_an_unreadable_state_without_touching_it(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{truncated")
+    done = talon(tmp_path, "status", "--json")
+    data = json.loads(done.stdout)
+    assert data["warnings"]
+    assert (tmp_path / "state.json").read_text() == "{truncated"
