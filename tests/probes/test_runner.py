@@ -114,3 +114,15 @@ def test_exit_code_follows_results(ctx: ProbeContext) -> None:
     assert _cycle([ok, warn_critical], ctx).exit_code == 1
     assert _cycle([ok, info], ctx).exit_code == 1
     assert _cycle([ok, fail, crit], ctx).exit_code == 2
+
+
+def test_a_probe_placed_on_another_node_is_not_hosted_here(ctx: ProbeContext) -> None:
+    """R4: a worker that moved to another machine is 'not hosted here', not down."""
+    elsewhere = ScriptProbe(name="w", kind="script", command="exit 2", nodes=["other-node"])
+    here = ScriptProbe(name="h", kind="script", command="true", nodes=["test-node"])
+    report = _cycle([elsewhere, here], ctx)
+    away, local = report.results
+    assert away.status is Status.SKIPPED
+    assert away.message == "not hosted here (placed on other-node)"
+    assert local.status is Status.OK
+    assert report.exit_code == 0

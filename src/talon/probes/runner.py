@@ -66,6 +66,10 @@ async def run_probe(
 ) -> ProbeResult:
     if not spec.enabled:
         return _result(spec, ctx, Observation(Status.SKIPPED, "disabled in the services file"), 0.0)
+    if spec.nodes is not None and ctx.identity.node_id not in spec.nodes:
+        placed = ", ".join(spec.nodes) or "no node"
+        skipped = Observation(Status.SKIPPED, f"not hosted here (placed on {placed})")
+        return _result(spec, ctx, skipped, 0.0)
     loop = asyncio.get_running_loop()
     async with bulkhead:
         started = loop.time()
