@@ -193,3 +193,20 @@ def test_r18_one_incident_from_first_failure_to_verified_recovery() -> None:
     assert len({a.incident_id for a in sim.actions}) == 1
     assert sim.state.last_closed is not None
     assert sim.state.last_closed.outcome == "recovered"
+
+
+def test_green_again_after_a_hold_is_proven_then_closed_not_stuck() -> None:
+    """After a failed recovery's hold ends, green probes lead to a verified close."""
+    sim = _runtime_sim(healing={"hold_secs": 100})
+    for _ in range(2):
+        sim.tick(down(RUNTIME))
+    for _ in range(13):
+        sim.tick(up(RUNTIME), up("http.svc"))
+    sim.tick(down(RUNTIME))
+    assert sim.state.node is NodeState.HOLD
+    for _ in range(30):
+        sim.tick(up(RUNTIME), up("http.svc"))
+    assert sim.state.node is NodeState.HEALTHY
+    assert sim.state.last_closed is not None
+    assert sim.state.last_closed.outcome == "recovered"
+    assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1

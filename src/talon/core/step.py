@@ -187,7 +187,10 @@ def _settle(c: _Cycle) -> None:
     """Everything passes and nothing is being verified."""
     if c.state.incident is not None:
         if c.incident.healed:  # a heal must be verified, never assumed (principle 4)
-            c.state = replace(c.state, node=NodeState.FAILED)
+            c.state = replace(
+                c.state, node=NodeState.VERIFYING, verification=Verification(c.now, c.now)
+            )
+            c.note("verify", "noted", "green again after a heal: proving it over the window")
             return
         _close(c, "resolved_without_action")
     c.state = replace(c.state, node=NodeState.HEALTHY)
