@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from talon.config.models import HealingConfig
@@ -67,8 +67,6 @@ def result(
     status: Status | None = None,
 ) -> ProbeResult:
     status = status or (Status.OK if ok else Status.CRITICAL)
-    if ok and endpoint is None and not paths:
-        endpoint = None
     kind = key.split(".")[0]
     return ProbeResult(
         key=key,
@@ -130,6 +128,3 @@ class Sim:
     @property
     def faults(self) -> set[Fault]:
         return {f for _, f, explained in self.state.last_faults if not explained}
-
-    def at(self, now: float) -> Sim:
-        return replace(self, now=now)

@@ -112,6 +112,9 @@ def test_f05_restart_that_regresses_is_a_failed_recovery_with_a_hold() -> None:
         sim.tick(down("tcp.runtime"), *(down(s) for s in ("k8s.api", *SERVICES)))
     assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1
     assert not sim.kinds(ActionKind.HEAL_SCRIPT)
+    agents = sim.kinds(ActionKind.AGENT_CLOUD)  # tier 1 is held: the agent tier takes over
+    assert 1 <= len(agents) <= 2  # 1000 s at a 600 s cooldown
+    assert sim.state.node is NodeState.HOLD  # the hold is not lifted by handing over
 
 
 def test_f06_rbac_drift_is_repaired_by_the_guard_not_a_force_cycle() -> None:

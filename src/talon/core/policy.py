@@ -69,7 +69,7 @@ class Gate:
     allowed: bool
     rule: str
     reason: str
-    escalate: bool = False  # blocked in a way only a higher tier can help with
+    escalate: bool = False  # blocked for long (hold, budget): only a higher tier can help
 
 
 def gate(
@@ -84,7 +84,9 @@ def gate(
     h = config.healing
     key = slot(kind, target)
     if state.hold is not None and kind in CONTROL_PATH_HEALS:
-        return Gate(False, "hold", f"hold ({state.hold.reason}) until {state.hold.until:.0f}")
+        # Tier 1 is off for the whole hold: hand over to the agent tier meanwhile.
+        reason = f"hold ({state.hold.reason}) until {state.hold.until:.0f}"
+        return Gate(False, "hold", reason, escalate=True)
     if kind in (ActionKind.FORCE_CYCLE, ActionKind.HEAL_SCRIPT):  # both cycle the stack
         ticks = [
             t for t in state.unhealthy_runtime_ticks if now - t <= h.force_cycle_confirm_window_secs
