@@ -127,5 +127,45 @@ def hold_clear() -> None:
     sys.exit(run_hold_clear())
 
 
+@cli.group()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Lab directory (default: $TALON_LAB_DIR, else lab/ in the state directory).",
+)
+@click.pass_context
+def lab(ctx: click.Context, directory: Path | None) -> None:
+    """The lab: a real-process copy of the guarded stack on loopback."""
+    ctx.obj = directory
+
+
+@lab.command("up")
+@click.pass_obj
+def lab_up(directory: Path | None) -> None:
+    """Start the VM (127.0.0.2), the forwarders and the worker; write Talon's config."""
+    from talon.cli.lab import run_up
+
+    run_up(directory)
+
+
+@lab.command("down")
+@click.pass_obj
+def lab_down(directory: Path | None) -> None:
+    """Stop every process the lab started, by pid, and nothing else."""
+    from talon.cli.lab import run_down
+
+    run_down(directory)
+
+
+@lab.command("status")
+@click.pass_obj
+def lab_status(directory: Path | None) -> None:
+    """The lab's processes, ports and VM boots, as JSON."""
+    from talon.cli.lab import run_status
+
+    run_status(directory)
+
+
 def main() -> None:
     cli(prog_name="talon")

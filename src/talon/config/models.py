@@ -93,15 +93,18 @@ class HealthConfig(Section):
 class RuntimeConfig(Section):
     """Talon-only: which container-runtime adapter discovers the VM address."""
 
-    kind: Literal["null", "static"] = Field(
-        "null", description="null: no VM; static: a VM whose address is given below."
+    kind: Literal["null", "static", "lab"] = Field(
+        "null", description="null: no VM; static: a VM at vm_address; lab: the lab at lab_dir."
     )
     vm_address: str | None = Field(None, description="VM address for kind = 'static'.")
+    lab_dir: str | None = Field(None, description="The lab directory for kind = 'lab'.")
 
     @model_validator(mode="after")
     def _static_needs_address(self) -> RuntimeConfig:
         if self.kind == "static" and not self.vm_address:
             raise ValueError("kind = 'static' needs vm_address = \"ADDRESS\"")
+        if self.kind == "lab" and not self.lab_dir:
+            raise ValueError("kind = 'lab' needs lab_dir = \"PATH\" (written by `talon lab up`)")
         if self.vm_address is not None:
             check_host(self.vm_address)
         return self

@@ -10,7 +10,7 @@ from talon.adapters.command import exec_env
 from talon.adapters.process import NullProcessManager, ProcessManager
 from talon.adapters.runtime import ContainerRuntime, NullRuntime, StaticRuntime
 from talon.config.models import TalonConfig
-from talon.node import NodeIdentity
+from talon.node import NodeIdentity, expand_path
 from talon.probes.redis_clients import RedisClients
 
 
@@ -28,11 +28,13 @@ class ProbeContext:
     def from_config(
         cls, config: TalonConfig, identity: NodeIdentity, *, clock: Callable[[], float] = time.time
     ) -> ProbeContext:
-        runtime: ContainerRuntime = (
-            StaticRuntime(config.runtime.vm_address)
-            if config.runtime.kind == "static" and config.runtime.vm_address
-            else NullRuntime()
-        )
+        runtime: ContainerRuntime = NullRuntime()
+        if config.runtime.kind == "static" and config.runtime.vm_address:
+            runtime = StaticRuntime(config.runtime.vm_address)
+        elif config.runtime.kind == "lab" and config.runtime.lab_dir:
+            from talon.lab.runtime import LabRuntime
+
+            runtime = LabRuntime(expand_path(config.runtime.lab_dir))
         return cls(
             identity=identity,
             runtime=runtime,

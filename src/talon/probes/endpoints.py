@@ -46,8 +46,8 @@ def plan(
     host: str, port: int, endpoint: EndpointSpec | None, vm_address: str | None
 ) -> list[Path | PathOutcome]:
     """The paths to try, in order; a path that cannot be tried is an outcome already."""
-    if endpoint is None:
-        return [Path(host_class(host), host, port)]
+    if endpoint is None:  # one path; the VM's own address is called what it is
+        return [Path("vm" if host == vm_address else host_class(host), host, port)]
     alt_port = endpoint.port or port
     planned: list[Path | PathOutcome] = []
     for path_class in endpoint.paths:

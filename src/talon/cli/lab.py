@@ -1,0 +1,38 @@
+"""``talon lab``: bring the lab up, show it, take it down (imported only when used)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from talon.lab.substrate import Lab, LabError
+from talon.node import NodeIdentity, expand_path
+
+
+def lab_dir(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit.absolute()
+    env = os.environ.get("TALON_LAB_DIR", "").strip()
+    return expand_path(env).absolute() if env else NodeIdentity.detect().state_dir / "lab"
+
+
+def run_up(directory: Path | None) -> None:
+    where = lab_dir(directory)
+    try:
+        ports = Lab(where).up()
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"lab up in {where}: {ports}")
+    click.echo(f"try: talon --config {where / 'talon' / 'config.toml'} check")
+
+
+def run_down(directory: Path | None) -> None:
+    stopped = Lab(lab_dir(directory)).down()
+    click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+def run_status(directory: Path | None) -> None:
+    click.echo(json.dumps(Lab(lab_dir(directory)).status(), indent=2))

@@ -1,0 +1,117 @@
+"""Start and stop the lab's processes, always by pid, never by name.
+
+Each process gets a pid file holding its pid, argv and start time. A pid whose
+process started at another time was reused by someone else and is left alone
+(the argv cannot tell: redis-server rewrites its own). Stopping sends SIGTERM,
+then SIGKILL to its process group after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+
+class Procs:
+    def __init__(self, directory: Path) -> None:
+        self.pids = directory / "pids"
+        self.logs = directory / "logs"
+
+    def _pidfile(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+        if (pid := self.pid(name)) is not None:
+            return pid  # already running: starting is idempotent
+        self.pids.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        started = psutil.Process(proc.pid).create_time()
+        record = {"pid": proc.pid, "argv": list(argv), "started": started}
+        self._pidfile(name).write_text(json.dumps(record))
+        return proc.pid
+
+    def pid(self, name: str) -> int | None:
+        """The pid if the recorded process is still the one we started."""
+        try:
+            record = json.loads(self._pidfile(name).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        try:
+            proc = psutil.Process(record["pid"])
+            if proc.status() == psutil.STATUS_ZOMBIE or proc.create_time() != record["started"]:
+                return None
+        except psutil.Error:
+            return None
+        return int(record["pid"])
+
+    def signal(self, name: str, sig: int) -> bool:
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        os.kill(pid, sig)
+        return True
+
+    def stop(self, name: str, grace_s: float = 3.0) -> bool:
+        """Stop ``name`` if it is ours and running; True if something was stopped."""
+        pid = self.pid(name)
+        self._pidfile(name).unlink(missing_ok=True)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+            os.kill(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(grace_s)
+        except psutil.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).wait(grace_s)
+        except psutil.Error:
+            pass
+        return True
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.pids.glob("*.pid")) if self.pids.is_dir() else []
+
+
+def wait_listening(host: str, port: int, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def free_port_pair(vm: str, host: str = "127.0.0.1") -> int:
+    """A port free on both the VM address and the host, as Lima forwards guest P to host P."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((vm, 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as t:
+            try:
+                t.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port on both addresses")

@@ -1,0 +1,266 @@
+"""`talon lab up / down / status`: the lab's processes and what they stand for.
+
+| lab process      | stands for                                  | binds            |
+|------------------|---------------------------------------------|------------------|
+| vm-sshd          | the VM's sshd: the runtime's control path   | VM:PORT          |
+| vm-redis         | Redis in the VM (real redis-server, AOF on) | VM:PORT          |
+| vm-inngest       | Inngest's health endpoint                   | VM:PORT          |
+| vm-typesense     | Typesense's health endpoint                 | VM:PORT          |
+| fwd-<service>    | the VM host agent's port forward            | 127.0.0.1:PORT   |
+| worker           | the worker process on the host              | 127.0.0.1:PORT   |
+
+The VM is "booted" by starting its processes; each boot is counted with its
+time in ``vm/boot.json``, so tests can prove that no needless force-cycle
+happened. Ports are chosen free at the first ``up`` and kept in ``lab.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from talon.lab.procs import Procs, free_port_pair, wait_listening
+
+VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the lab runtime
+SERVICES = ("redis", "inngest", "typesense")  # forwarded to the host
+VM_PROCESSES = ("sshd", *SERVICES)
+HEALTH_BODIES = {"sshd": "SSH-2.0-lab", "inngest": '{"status":"ok"}', "typesense": '{"ok":true}'}
+
+
+class LabError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Ports:
+    sshd: int
+    redis: int
+    inngest: int
+    typesense: int
+    worker: int
+
+    def of(self, service: str) -> int:
+        return int(getattr(self, service))
+
+
+class Lab:
+    def __init__(self, directory: Path, vm_address: str = VM_ADDRESS) -> None:
+        self.dir = directory
+        self.vm = vm_address
+        self.procs = Procs(directory)
+        self.meta_path = directory / "lab.json"
+        self.boot_path = directory / "vm" / "boot.json"
+        self.redis_dir = directory / "vm" / "redis"
+        self.config_dir = directory / "talon"
+
+    # ports and bookkeeping
+    def ports(self) -> Ports:
+        try:
+            return Ports(**json.loads(self.meta_path.read_text())["ports"])
+        except FileNotFoundError:
+            raise LabError(f"no lab at {self.dir}: run `talon lab up` first") from None
+
+    def _choose_ports(self) -> Ports:
+        if self.meta_path.exists():
+            return self.ports()
+        ports = Ports(*(free_port_pair(self.vm) for _ in range(5)))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.meta_path.write_text(json.dumps({"vm_address": self.vm, "ports": asdict(ports)}))
+        return ports
+
+    def boot(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.boot_path.read_text())
+            return data
+        except FileNotFoundError:
+            return {"count": 0, "booted_at": None, "running": False}
+
+    def _write_boot(self, **changes: Any) -> None:
+        self.boot_path.parent.mkdir(parents=True, exist_ok=True)
+        self.boot_path.write_text(json.dumps({**self.boot(), **changes}))
+
+    # the VM
+    def _vm_argv(self, service: str, ports: Ports) -> list[str]:
+        port = str(ports.of(service))
+        if service == "redis":
+            binary = shutil.which("redis-server")
+            if binary is None:
+                raise LabError("redis-server is not installed: run scripts/setup.sh")
+            return [
+                binary,
+                "--bind",
+                self.vm,
+                "--port",
+                port,
+                "--dir",
+                str(self.redis_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.procs.logs / "vm-redis.server.log"),
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "talon.lab.apps",
+            "health",
+            "--bind",
+            f"{self.vm}:{port}",
+            "--body",
+            HEALTH_BODIES[service],
+        ]
+
+    def start_vm(self) -> None:
+        ports = self.ports()
+        self.redis_dir.mkdir(parents=True, exist_ok=True)
+        for name in VM_PROCESSES:
+            self.procs.start(f"vm-{name}", self._vm_argv(name, ports))
+        for name in VM_PROCESSES:
+            if not wait_listening(self.vm, ports.of(name)):
+                raise LabError(f"vm-{name} did not start; see {self.procs.logs}")
+        boot = self.boot()
+        if not boot.get("running"):
+            self._write_boot(count=boot["count"] + 1, booted_at=time.time(), running=True)
+
+    def stop_vm(self) -> None:
+        for name in VM_PROCESSES:
+            self.procs.stop(f"vm-{name}")
+        self._write_boot(running=False)
+
+    def vm_pids(self) -> dict[str, int | None]:
+        return {name: self.procs.pid(f"vm-{name}") for name in VM_PROCESSES}
+
+    # the host agent and the worker
+    def start_forwarders(self) -> None:
+        ports = self.ports()
+        for service in SERVICES:
+            port = ports.of(service)
+            self.procs.start(
+                f"fwd-{service}",
+                [
+                    sys.executable,
+                    "-m",
+                    "talon.lab.forward",
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--to",
+                    f"{self.vm}:{port}",
+                ],
+            )
+        for service in SERVICES:
+            if not wait_listening("127.0.0.1", ports.of(service)):
+                raise LabError(f"fwd-{service} did not start; see {self.procs.logs}")
+
+    def stop_forwarders(self) -> None:
+        for service in SERVICES:
+            self.procs.stop(f"fwd-{service}")
+
+    def start_worker(self) -> None:
+        port = self.ports().worker
+        self.procs.start(
+            "worker",
+            [sys.executable, "-m", "talon.lab.apps", "worker", "--bind", f"127.0.0.1:{port}"],
+        )
+        if not wait_listening("127.0.0.1", port):
+            raise LabError(f"the worker did not start; see {self.procs.logs}")
+
+    # the whole lab
+    def up(self) -> Ports:
+        ports = self._choose_ports()
+        self.start_vm()
+        self.start_forwarders()
+        self.start_worker()
+        self.write_talon_config()
+        return ports
+
+    def down(self) -> list[str]:
+        """Stop every process the lab started (by pid file), and nothing else."""
+        stopped = [name for name in self.procs.names() if self.procs.stop(name)]
+        if self.boot_path.exists():
+            self._write_boot(running=False)
+        return stopped
+
+    def force_cycle(self, boot_delay_s: float = 1.0) -> None:
+        """Stop the VM and its forwards, wait as a VM boot would, start both again."""
+        self.stop_forwarders()
+        self.stop_vm()
+        time.sleep(boot_delay_s)
+        self.start_vm()
+        self.start_forwarders()
+
+    def status(self) -> dict[str, Any]:
+        names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES] + ["worker"]
+        return {
+            "dir": str(self.dir),
+            "vm_address": self.vm,
+            "ports": asdict(self.ports()) if self.meta_path.exists() else None,
+            "boot": self.boot(),
+            "processes": {name: self.procs.pid(name) for name in names},
+        }
+
+    # Talon's view of the lab
+    def write_talon_config(self) -> Path:
+        ports = self.ports()
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        config = self.config_dir / "config.toml"
+        config.write_text(
+            "# Generated by `talon lab up`: Talon's configuration for this lab.\n"
+            "check_interval_secs = 10\n"
+            'services_file = "services.toml"\n\n'
+            "[runtime]\n"
+            'kind = "lab"\n'
+            f"lab_dir = {json.dumps(str(self.dir))}\n"
+        )
+        (self.config_dir / "services.toml").write_text(_services_toml(ports, self.vm))
+        for path in self.config_dir.glob("*.toml"):
+            os.chmod(path, 0o600)
+        return config
+
+
+def _services_toml(ports: Ports, vm: str) -> str:
+    via = '{ via = ["localhost", "vm"] }'
+    return f"""# Generated by `talon lab up`.
+[tcp.vm_ssh]
+address = "{vm}:{ports.sshd}"
+class = "infra"
+layer = "runtime"
+critical = true
+critical_after_consecutive_failures = 1
+
+[redis.redis]
+address = "127.0.0.1:{ports.redis}"
+check_persistence = true
+critical = true
+critical_after_consecutive_failures = 2
+endpoint = {via}
+
+[http.inngest]
+url = "http://127.0.0.1:{ports.inngest}/health"
+critical = true
+critical_after_consecutive_failures = 2
+endpoint = {via}
+
+[http.typesense]
+url = "http://127.0.0.1:{ports.typesense}/health"
+body_contains = '"ok":true'
+critical = true
+critical_after_consecutive_failures = 2
+endpoint = {via}
+
+[http.worker]
+url = "http://127.0.0.1:{ports.worker}/api/inngest"
+class = "app"
+layer = "app"
+"""
