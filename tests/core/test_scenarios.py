@@ -216,3 +216,20 @@ def test_f18_one_layer_falling_is_one_incident_one_notification() -> None:
     incidents = {a.incident_id for a in sim.actions}
     assert len(incidents) == 1
     assert len([a for a in sim.kinds(ActionKind.NOTIFY) if "opened" in a.key]) == 1
+
+
+def test_f10_a_slower_aof_check_still_prevents_the_restart() -> None:
+    """The AOF check escalates after 3 failures, redis after 2: no restart in between."""
+    sim = Sim(
+        config(
+            policy("redis.redis", threshold=2),
+            policy(
+                "script.aof_check", critical=False, threshold=3, classify_as=Fault.REDIS_AOF_CORRUPT
+            ),
+        )
+    )
+    for _ in range(6):
+        sim.tick(down("redis.redis"), result("script.aof_check", False, ErrorKind.EXIT_CODE), dt=60)
+    assert not sim.kinds(ActionKind.RESTART_SERVICE)
+    assert sim.faults == {Fault.REDIS_AOF_CORRUPT}
+    assert sim.kinds(ActionKind.AGENT_CLOUD)

@@ -7,7 +7,8 @@ by the real probe runner and the core (F1, F3, F4).
 from __future__ import annotations
 
 import asyncio
-import signal
+import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import pytest
 
 from talon.config import load
 from talon.core import ActionKind, CoreState, Report, from_config, step
+from talon.errors import ErrorKind
 from talon.faults import Fault
+from talon.lab import faults
 from talon.lab.runtime import LabRuntime
 from talon.lab.substrate import Lab
 from talon.node import NodeIdentity
@@ -79,7 +82,15 @@ def test_up_and_down_leave_no_process_behind(tmp_path: Path) -> None:
 def test_healthy_lab_passes_every_probe_on_localhost(lab: Lab, identity: NodeIdentity) -> None:
     report, _ = _cycle(lab, identity)
     assert {r.key: r.status for r in report.results} == dict.fromkeys(
-        ("tcp.vm_ssh", "redis.redis", "http.inngest", "http.typesense", "http.worker"), Status.OK
+        (
+            "tcp.vm_ssh",
+            "redis.redis",
+            "http.inngest",
+            "http.typesense",
+            "http.worker",
+            "script.redis_aof",
+        ),
+        Status.OK,
     )
     by_key = {r.key: r for r in report.results}
     assert by_key["tcp.vm_ssh"].endpoint_class == "vm"
@@ -90,7 +101,7 @@ def test_f1_killed_forwarders_are_split_brain_and_get_a_bridge_heal(
     lab: Lab, identity: NodeIdentity
 ) -> None:
     vm_pids = lab.vm_pids()
-    lab.stop_forwarders()
+    faults.kill_forwarders(lab)
     try:
         state, actions, report = _decide(lab, identity)
         assert {
@@ -103,28 +114,33 @@ def test_f1_killed_forwarders_are_split_brain_and_get_a_bridge_heal(
         assert [(a.kind, a.target) for a in heals] == [(ActionKind.BRIDGE_HEAL, "runtime")]  # type: ignore[attr-defined]
         assert lab.vm_pids() == vm_pids  # nothing inside the VM was touched
     finally:
-        lab.start_forwarders()
+        faults.heal_all(lab)
 
 
 def test_f3_a_service_down_in_the_vm_restarts_that_service(
     lab: Lab, identity: NodeIdentity
 ) -> None:
-    lab.procs.stop("vm-redis")
+    others = {k: v for k, v in lab.vm_pids().items() if k != "redis"}
+    boots = lab.boot()["count"]
+    faults.service_down(lab, "redis")
     try:
-        state, actions, _ = _decide(lab, identity)
+        state, actions, report = _decide(lab, identity)
+        redis = next(r for r in report.results if r.key == "redis.redis")
+        assert [p.path_class for p in redis.paths if p.tried and not p.ok] == ["localhost", "vm"]
         assert _roots(state) == {Fault.SERVICE_DOWN}
         heals = [(a.kind, a.target) for a in actions if a.tier and a.tier.startswith("1")]  # type: ignore[attr-defined]
         assert heals == [(ActionKind.RESTART_SERVICE, "redis.redis")]
+        assert {k: v for k, v in lab.vm_pids().items() if k != "redis"} == others
+        assert lab.boot()["count"] == boots  # no force-cycle
     finally:
-        lab.start_vm()
+        faults.heal_all(lab)
 
 
 def test_f4_runtime_down_is_the_root_cause_and_is_force_cycled(
     lab: Lab, identity: NodeIdentity
 ) -> None:
     boots = lab.boot()["count"]
-    lab.stop_forwarders()
-    lab.stop_vm()
+    faults.runtime_down(lab)
     try:
         state, actions, _ = _decide(lab, identity)
         assert _roots(state) == {Fault.RUNTIME_DOWN}  # everything above it explained (F18)
@@ -135,8 +151,7 @@ def test_f4_runtime_down_is_the_root_cause_and_is_force_cycled(
         report, _ = _cycle(lab, identity)
         assert all(r.status is Status.OK for r in report.results)
     finally:
-        lab.start_vm()
-        lab.start_forwarders()
+        faults.heal_all(lab)
 
 
 def test_lab_runtime_reports_address_uptime_and_health(lab: Lab) -> None:
@@ -152,12 +167,74 @@ def test_lab_runtime_reports_address_uptime_and_health(lab: Lab) -> None:
 def test_a_stopped_forwarder_accepts_nothing_and_the_vm_path_still_answers(
     lab: Lab, identity: NodeIdentity
 ) -> None:
-    """F2-like: a SIGSTOPped forwarder hangs localhost; the resolver answers via the VM."""
-    assert lab.procs.signal("fwd-typesense", signal.SIGSTOP)
+    """F2: a paused forwarder hangs localhost; the resolver answers via the VM, then recovers."""
+    faults.flap(lab, "typesense", 6)
     try:
         report, _ = _cycle(lab, identity)
         typesense = next(r for r in report.results if r.key == "http.typesense")
         assert typesense.status is Status.OK
         assert typesense.endpoint_class == "vm"
+        time.sleep(1.5)  # the helper resumes the forwarder after 6 s
+        report, _ = _cycle(lab, identity)
+        assert (
+            next(r for r in report.results if r.key == "http.typesense").endpoint_class
+            == "localhost"
+        )
     finally:
-        lab.procs.signal("fwd-typesense", signal.SIGCONT)
+        faults.heal_all(lab)
+
+
+def test_f12_a_hung_service_costs_its_timeout_only(lab: Lab, identity: NodeIdentity) -> None:
+    faults.hang(lab, "typesense")
+    try:
+        started = time.monotonic()
+        report, _ = _cycle(lab, identity)
+        wall = time.monotonic() - started
+        by_key = {r.key: r for r in report.results}
+        assert by_key["http.typesense"].error_kind is ErrorKind.TIMEOUT
+        assert all(r.status is Status.OK for k, r in by_key.items() if k != "http.typesense")
+        assert wall < 5 + 4  # the probe's 5 s timeout plus slack, not a stalled cycle
+    finally:
+        faults.heal_all(lab)
+
+
+def test_f10_aof_damage_is_classified_and_talon_never_touches_the_aof(
+    lab: Lab, identity: NodeIdentity
+) -> None:
+    faults.corrupt_aof(lab)
+    try:
+        before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in faults.aof_files(lab)}
+        state, actions, report = _decide(lab, identity, ticks=3)
+        assert "Bad file format" in (lab.procs.logs / "vm-redis.server.log").read_text()
+        assert Fault.REDIS_AOF_CORRUPT in _roots(state)
+        assert not [a for a in actions if a.kind is ActionKind.RESTART_SERVICE]  # type: ignore[attr-defined]
+        after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in faults.aof_files(lab)}
+        assert after == before
+    finally:
+        faults.heal_all(lab)
+    report, _ = _cycle(lab, identity)
+    assert all(r.status is Status.OK for r in report.results)
+
+
+def test_inject_and_heal_all_from_the_command_line(lab: Lab) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TALON_LAB_DIR": str(lab.dir)}
+
+    def talon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "talon", "lab", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    done = talon("inject", "service-down", "--service", "inngest")
+    assert done.returncode == 0, done.stderr
+    assert lab.procs.pid("vm-inngest") is None
+    assert talon("inject", "service-down", "--service", "nope").returncode != 0
+    assert talon("heal-all").returncode == 0
+    assert lab.procs.pid("vm-inngest") is not None

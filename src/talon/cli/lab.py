@@ -36,3 +36,30 @@ def run_down(directory: Path | None) -> None:
 
 def run_status(directory: Path | None) -> None:
     click.echo(json.dumps(Lab(lab_dir(directory)).status(), indent=2))
+
+
+def run_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
+    from talon.lab import faults
+
+    lab = Lab(lab_dir(directory))
+    verbs = {
+        "kill-forwarders": lambda: faults.kill_forwarders(lab, service),
+        "flap": lambda: faults.flap(lab, service or "typesense", seconds),
+        "service-down": lambda: faults.service_down(lab, service or "redis"),
+        "runtime-down": lambda: faults.runtime_down(lab),
+        "hang": lambda: faults.hang(lab, service or "typesense"),
+        "corrupt-aof": lambda: faults.corrupt_aof(lab),
+    }
+    try:
+        click.echo(verbs[fault]())
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run_heal_all(directory: Path | None) -> None:
+    from talon.lab import faults
+
+    try:
+        click.echo(faults.heal_all(Lab(lab_dir(directory))))
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None

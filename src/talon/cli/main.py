@@ -167,5 +167,29 @@ def lab_status(directory: Path | None) -> None:
     run_status(directory)
 
 
+FAULTS = ("kill-forwarders", "flap", "service-down", "runtime-down", "hang", "corrupt-aof")
+
+
+@lab.command("inject")
+@click.argument("fault", type=click.Choice(FAULTS))
+@click.option("--service", default=None, help="redis, inngest or typesense (where it applies).")
+@click.option("--seconds", type=float, default=5.0, show_default=True, help="For flap.")
+@click.pass_obj
+def lab_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
+    """Inject one fault of FAULTS.md into the lab (undo with heal-all)."""
+    from talon.cli.lab import run_inject
+
+    run_inject(directory, fault, service, seconds)
+
+
+@lab.command("heal-all")
+@click.pass_obj
+def lab_heal_all(directory: Path | None) -> None:
+    """Undo every injected fault."""
+    from talon.cli.lab import run_heal_all
+
+    run_heal_all(directory)
+
+
 def main() -> None:
     cli(prog_name="talon")

@@ -188,10 +188,13 @@ def assess(
         fault, layer = _classify(r, policy, witnessed)
         target = _TARGETS.get(fault, policy.restart_target)
         findings.append(Finding(fault, layer, r.key, target))
-    return Assessment(failed, _explain(findings))
+    # A classifying probe that fails, even under its debounce, already rules out the
+    # wrong heal: debounce delays acting, never the evidence that prevents acting.
+    pending = {p.classify_as for k in failed if (p := policies[k]) is not None and p.classify_as}
+    return Assessment(failed, _explain(findings, pending))
 
 
-def _explain(findings: list[Finding]) -> tuple[Finding, ...]:
+def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...]:
     """Mark findings above a failed runtime/cluster layer as explained; roots first.
 
     A damaged AOF also explains redis itself being down: restarting it would only
@@ -199,7 +202,9 @@ def _explain(findings: list[Finding]) -> tuple[Finding, ...]:
     """
     base = [LAYERS.index(f.layer) for f in findings if f.layer in EXPLAINING_LAYERS]
     lowest = min(base, default=len(LAYERS))
-    aof = any(f.fault is Fault.REDIS_AOF_CORRUPT for f in findings)
+    aof = Fault.REDIS_AOF_CORRUPT in pending or any(
+        f.fault is Fault.REDIS_AOF_CORRUPT for f in findings
+    )
     marked = [
         Finding(
             f.fault,

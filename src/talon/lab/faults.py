@@ -1,0 +1,151 @@
+"""Fault injection: one verb per FAULTS.md row that concerns the substrate.
+
+Each verb changes exactly what it says, is idempotent, and is undone by
+``heal_all``. Implemented here: F1, F2, F3, F4, F10, F12. (F5 and F11 need a
+VM that dies on schedule, F6 the emulated Kubernetes API, F17 a WAN gateway:
+they come with the rest of the lab.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from talon.lab.substrate import SERVICES, VM_PROCESSES, Lab, LabError
+
+CANARY_KEYS = 50
+
+
+def _service(service: str) -> str:
+    if service not in SERVICES:
+        raise LabError(f"unknown service {service!r}; use one of {', '.join(SERVICES)}")
+    return service
+
+
+def kill_forwarders(lab: Lab, service: str | None = None) -> str:
+    """F1: the host agent's forwards die; the VM keeps serving on its own address."""
+    targets = [_service(service)] if service else list(SERVICES)
+    for name in targets:
+        if pid := lab.procs.pid(f"fwd-{name}"):
+            with contextlib.suppress(ProcessLookupError):
+                lab.procs.signal(f"fwd-{name}", signal.SIGKILL)
+            _wait_gone(pid)
+        lab.procs.stop(f"fwd-{name}")  # clears the pid file
+    return f"killed forwarders: {', '.join(targets)}"
+
+
+def flap(lab: Lab, service: str, seconds: float) -> str:
+    """F2: pause a forwarder for ``seconds``; a recorded helper resumes it."""
+    name = f"fwd-{_service(service)}"
+    pid = lab.procs.pid(name)
+    if pid is None:
+        raise LabError(f"{name} is not running")
+    lab.procs.signal(name, signal.SIGSTOP)
+    lab.procs.stop(f"resume-{name}")
+    lab.procs.start(
+        f"resume-{name}",
+        [
+            sys.executable,
+            "-c",
+            f"import os, signal, time; time.sleep({seconds}); os.kill({pid}, signal.SIGCONT)",
+        ],
+    )
+    return f"{name} paused for {seconds:g}s"
+
+
+def service_down(lab: Lab, service: str) -> str:
+    """F3: stop one service inside the VM (and leave it stopped)."""
+    lab.procs.stop(f"vm-{_service(service)}")
+    return f"vm-{service} stopped"
+
+
+def runtime_down(lab: Lab) -> str:
+    """F4: the whole VM and its host agent are gone."""
+    lab.stop_forwarders()
+    lab.stop_vm()
+    return "VM and forwarders stopped"
+
+
+def hang(lab: Lab, service: str) -> str:
+    """F12: a VM service that accepts connections and never answers (SIGSTOP)."""
+    name = f"vm-{_service(service)}"
+    if not lab.procs.signal(name, signal.SIGSTOP):
+        raise LabError(f"{name} is not running")
+    return f"{name} accepts but never answers"
+
+
+def corrupt_aof(lab: Lab) -> str:
+    """F10: canary keys, SIGKILL redis, damage the middle of the newest AOF, start it again.
+
+    A backup of the AOF directory is kept for ``heal_all``; redis then refuses
+    to load ("Bad file format reading the append only file").
+    """
+    port = lab.ports().redis
+    _write_canaries(lab.vm, port)
+    time.sleep(1.2)  # appendfsync everysec
+    aof_dir = lab.redis_dir / "appendonlydir"
+    backup = lab.dir / "vm" / "aof-backup"
+    if not backup.exists():
+        shutil.copytree(aof_dir, backup)
+    lab.procs.signal("vm-redis", signal.SIGKILL)
+    lab.procs.stop("vm-redis")
+    newest = max(aof_dir.glob("*.incr.aof"), key=lambda p: p.stat().st_mtime)
+    data = bytearray(newest.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = b"\x00GARBAGE\xffGARBAGE"
+    newest.write_bytes(bytes(data))
+    lab.procs.start("vm-redis", lab.vm_argv("redis"))  # it will refuse the AOF and exit
+    return f"damaged {newest.name} at byte {middle}; redis restarted (and refuses it)"
+
+
+def heal_all(lab: Lab) -> str:
+    """Undo every fault: resume what was paused, restore the AOF, start everything."""
+    for name in lab.procs.names():
+        if name.startswith("resume-"):
+            lab.procs.stop(name)
+    for name in [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]:
+        lab.procs.signal(name, signal.SIGCONT)
+    backup = lab.dir / "vm" / "aof-backup"
+    if backup.exists():
+        lab.procs.stop("vm-redis")
+        aof_dir = lab.redis_dir / "appendonlydir"
+        shutil.rmtree(aof_dir, ignore_errors=True)
+        shutil.copytree(backup, aof_dir)
+        shutil.rmtree(backup)
+    elif lab.procs.pid("vm-redis") is None:
+        lab.procs.stop("vm-redis")
+    lab.start_vm()
+    lab.start_forwarders()
+    lab.start_worker()
+    return "lab healed"
+
+
+def _write_canaries(host: str, port: int) -> None:
+    commands = b"".join(
+        f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$1\r\n1\r\n".encode()
+        for k in (f"canary:{i}" for i in range(CANARY_KEYS))
+    )
+    with socket.create_connection((host, port), 5) as s:
+        s.sendall(commands)
+        received = b""
+        while received.count(b"+OK") < CANARY_KEYS:
+            chunk = s.recv(65_536)
+            if not chunk:
+                raise LabError("redis closed the connection while writing canary keys")
+            received += chunk
+
+
+def _wait_gone(pid: int, timeout_s: float = 3.0) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(timeout_s)
+
+
+def aof_files(lab: Lab) -> list[Path]:
+    return sorted((lab.redis_dir / "appendonlydir").glob("*"))
