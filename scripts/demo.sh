@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Set up, then run Talon's main job on this machine: one check cycle of the example
-# config, which probes things every machine has. (`talon demo` replaces it with the lab.)
+# Set up, then run Talon's main job: `talon demo` on the built-in lab (real processes
+# on 127.0.0.2 and 127.0.0.1; faults injected; what Talon sees and decides, narrated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-chmod go-w examples/*.toml  # Talon refuses config files others can edit
-exec .venv/bin/talon --config examples/config.toml check "$@"
+exec .venv/bin/talon demo "$@"

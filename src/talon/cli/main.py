@@ -167,6 +167,21 @@ def lab_status(directory: Path | None) -> None:
     run_status(directory)
 
 
+@cli.command()
+@click.option("--keep", is_flag=True, help="Leave the lab running afterwards.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Lab directory (default: a new temporary directory).",
+)
+def demo(keep: bool, directory: Path | None) -> None:
+    """Bring the lab up, inject faults, and narrate what Talon sees and decides."""
+    from talon.lab.demo import run_demo
+
+    run_demo(keep, directory)
+
+
 FAULTS = ("kill-forwarders", "flap", "service-down", "runtime-down", "hang", "corrupt-aof")
 
 

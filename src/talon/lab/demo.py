@@ -1,0 +1,138 @@
+"""``talon demo``: the lab up, faults injected, and what Talon sees and decides, narrated.
+
+Until the daemon exists, Talon does not act: the demo shows the classification
+and the actions the core would emit, then lets the lab heal itself
+(``heal_all``) before the next fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from talon.config import LoadedConfig, load
+from talon.core import Action, CoreState, Report, from_config, step
+from talon.lab import faults
+from talon.lab.substrate import Lab
+from talon.node import NodeIdentity
+from talon.probes import ProbeContext, run_cycle
+from talon.report import CycleReport
+
+
+@dataclass(frozen=True)
+class Scenario:
+    code: str
+    title: str
+    inject: Callable[[Lab], str]
+    ticks: int = 2
+
+
+SCENARIOS = (
+    Scenario("F1", "bridge split-brain: the host agent's forwards die", faults.kill_forwarders),
+    Scenario(
+        "F3", "a service really down inside the VM", lambda lab: faults.service_down(lab, "redis")
+    ),
+    Scenario("F4", "the whole runtime down", faults.runtime_down),
+)
+
+
+class Demo:
+    def __init__(self, lab: Lab, console: Console) -> None:
+        self.lab = lab
+        self.console = console
+        self.identity = NodeIdentity.detect()
+        self.loaded: LoadedConfig | None = None
+
+    def cycle(self) -> CycleReport:
+        assert self.loaded is not None
+        loaded = self.loaded
+
+        async def once() -> CycleReport:
+            ctx = ProbeContext.from_config(loaded.config, loaded.identity)
+            try:
+                return await run_cycle(loaded.probes, ctx, bulkheads=loaded.config.bulkheads)
+            finally:
+                await ctx.aclose()
+
+        return asyncio.run(once())
+
+    def show(self, report: CycleReport) -> None:
+        table = Table(show_header=True, box=None, pad_edge=False)
+        for column in ("probe", "status", "answered on", "paths tried"):
+            table.add_column(column)
+        for r in report.results:
+            paths = ", ".join(
+                f"{p.path_class} {'ok' if p.ok else p.error_kind}" for p in r.paths if p.tried
+            )
+            colour = "green" if r.passed else "red"
+            table.add_row(
+                r.key, f"[{colour}]{r.status.value}[/]", r.endpoint_class or "-", escape(paths)
+            )
+        self.console.print(table)
+
+    def decide(self, ticks: int) -> tuple[CoreState, list[Action]]:
+        assert self.loaded is not None
+        config = from_config(self.loaded.config, self.identity.node_id)
+        state, actions, now = CoreState(), [], time.time()
+        for tick in range(ticks):
+            report = self.cycle()
+            now += self.loaded.config.check_interval_secs
+            state, out = step(state, Report(report.results), now, config)
+            actions += out
+            self.console.print(f"[dim]cycle {tick + 1}: node {state.node.value}[/]")
+        self.show(report)
+        return state, actions
+
+    def narrate(self, state: CoreState, actions: list[Action]) -> None:
+        for probe, fault, explained in state.last_faults:
+            note = (
+                " [dim](explained by a lower layer)[/]" if explained else " [bold](root cause)[/]"
+            )
+            self.console.print(f"  classified [bold]{fault.value}[/] on {probe}{note}")
+        for a in actions:
+            tier = f"tier {a.tier} " if a.tier else ""
+            target = f" → {a.target}" if a.target else ""
+            self.console.print(f"  would {tier}[cyan]{a.kind.value}[/]{target}: {escape(a.reason)}")
+        self.console.print(f"  signal: [bold]{state.signal.value}[/]")
+
+    def run(self, scenarios: tuple[Scenario, ...]) -> None:
+        c = self.console
+        c.rule("Talon demo")
+        c.print(f"bringing the lab up in {self.lab.dir}")
+        ports = self.lab.up()
+        c.print(
+            f"VM at {self.lab.vm} (redis {ports.redis}, inngest {ports.inngest}, "
+            f"typesense {ports.typesense}); forwarders on 127.0.0.1; worker on {ports.worker}"
+        )
+        self.loaded = load(self.lab.config_dir / "config.toml", identity=self.identity)
+        c.rule("healthy")
+        self.show(self.cycle())
+        for scenario in scenarios:
+            c.rule(f"{scenario.code}: {scenario.title}")
+            c.print(f"inject: {scenario.inject(self.lab)}")
+            state, actions = self.decide(scenario.ticks)
+            self.narrate(state, actions)
+            c.print(f"[dim]lab: {faults.heal_all(self.lab)} (the daemon will do this itself)[/]")
+
+
+def run_demo(keep: bool, directory: Path | None, console: Console | None = None) -> Path:
+    console = console or Console()
+    where = directory or Path(tempfile.mkdtemp(prefix="talon-demo-"))
+    lab = Lab(where)
+    try:
+        Demo(lab, console).run(SCENARIOS)
+    finally:
+        if keep:
+            console.print(f"the lab stays up in {where}; `talon lab --dir {where} down` stops it")
+        else:
+            stopped = lab.down()
+            console.print(f"lab down: stopped {len(stopped)} processes")
+    return where
