@@ -233,3 +233,17 @@ def test_f10_a_slower_aof_check_still_prevents_the_restart() -> None:
     assert not sim.kinds(ActionKind.RESTART_SERVICE)
     assert sim.faults == {Fault.REDIS_AOF_CORRUPT}
     assert sim.kinds(ActionKind.AGENT_CLOUD)
+
+
+def test_f11_a_crash_loop_seen_while_verifying_ends_the_verification_in_a_hold() -> None:
+    sim = _stack()
+    for _ in range(2):
+        sim.tick(down("tcp.runtime"), *(down(s) for s in ("k8s.api", *SERVICES)))
+    assert sim.state.node is NodeState.VERIFYING
+    uptimes = [5.0, 15.0, 5.0, 15.0, 5.0, 15.0]  # every boot dies young: a new one each 20 s
+    for uptime in uptimes:
+        sim.tick(*_green(sim), facts=Facts(runtime_uptime_s=uptime))
+    assert sim.state.hold is not None
+    assert sim.state.hold.reason is Fault.RUNTIME_CRASH_LOOP
+    assert sim.state.signal is Signal.DEGRADED_HOLD
+    assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1

@@ -49,6 +49,8 @@ def run_inject(directory: Path | None, fault: str, service: str | None, seconds:
         "runtime-down": lambda: faults.runtime_down(lab),
         "hang": lambda: faults.hang(lab, service or "typesense"),
         "corrupt-aof": lambda: faults.corrupt_aof(lab),
+        "regress": lambda: faults.arm_regress(lab, seconds),
+        "crashloop": lambda: faults.crashloop(lab, seconds),
     }
     try:
         click.echo(verbs[fault]())

@@ -182,13 +182,28 @@ def demo(keep: bool, directory: Path | None) -> None:
     run_demo(keep, directory)
 
 
-FAULTS = ("kill-forwarders", "flap", "service-down", "runtime-down", "hang", "corrupt-aof")
+FAULTS = (
+    "kill-forwarders",
+    "flap",
+    "service-down",
+    "runtime-down",
+    "hang",
+    "corrupt-aof",
+    "regress",
+    "crashloop",
+)
 
 
 @lab.command("inject")
 @click.argument("fault", type=click.Choice(FAULTS))
 @click.option("--service", default=None, help="redis, inngest or typesense (where it applies).")
-@click.option("--seconds", type=float, default=5.0, show_default=True, help="For flap.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="flap: pause length; regress, crashloop: how long a boot lives.",
+)
 @click.pass_obj
 def lab_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
     """Inject one fault of FAULTS.md into the lab (undo with heal-all)."""

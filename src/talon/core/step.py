@@ -35,7 +35,7 @@ from talon.core.settings import CoreConfig
 from talon.faults import Fault
 
 TRAIL_LIMIT = 200
-BOOT_JITTER_S = 5.0  # readings of one boot differ by probe latency, not by a reboot
+BOOT_JITTER_S = 2.0  # readings of one boot differ by probe latency, not by a reboot
 
 
 @dataclass
@@ -200,6 +200,10 @@ def _verify(c: _Cycle, found: Assessment, report: Report) -> None:
     v = c.state.verification
     assert v is not None
     h = c.config.healing
+    if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in found.roots):
+        c.state = replace(c.state, verification=None)
+        c.note("verify", "failed", "the VM is crash-looping: nothing to verify until it holds")
+        return _trouble(c, found)
     control = [r for r in report.results if is_control_path(r, c.config)]
     all_green = all(green(r) for r in control)
     if c.now < v.warmup_until:

@@ -1,14 +1,14 @@
 """Fault injection: one verb per FAULTS.md row that concerns the substrate.
 
 Each verb changes exactly what it says, is idempotent, and is undone by
-``heal_all``. Implemented here: F1, F2, F3, F4, F10, F12. (F5 and F11 need a
-VM that dies on schedule, F6 the emulated Kubernetes API, F17 a WAN gateway:
-they come with the rest of the lab.)
+``heal_all``. Implemented here: F1, F2, F3, F4, F5, F10, F11, F12. (F6 needs the
+emulated Kubernetes API and F17 a WAN gateway: they come with the rest of the lab.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import socket
@@ -79,6 +79,49 @@ def hang(lab: Lab, service: str) -> str:
     return f"{name} accepts but never answers"
 
 
+def arm_regress(lab: Lab, seconds: float) -> str:
+    """F5: the next boot (a force-cycle's) comes up, then dies after ``seconds``."""
+    _arm(lab, "once", seconds)
+    return f"armed: the next VM boot dies after {seconds:g}s"
+
+
+def crashloop(lab: Lab, seconds: float, keeper_every_s: float = 1.0) -> str:
+    """F11: every boot dies after ``seconds``, and a keeper restarts the VM each time."""
+    _arm(lab, "always", seconds)
+    if lab.boot().get("running"):
+        lab.procs.stop("vm-doom")
+        lab.procs.start(
+            "vm-doom",
+            [
+                sys.executable,
+                "-m",
+                "talon.lab.doom",
+                "--dir",
+                str(lab.dir),
+                "--after",
+                str(seconds),
+            ],
+        )
+    lab.procs.start(
+        "vm-keeper",
+        [
+            sys.executable,
+            "-m",
+            "talon.lab.keeper",
+            "--dir",
+            str(lab.dir),
+            "--every",
+            str(keeper_every_s),
+        ],
+    )
+    return f"crash loop: every boot dies after {seconds:g}s; a keeper restarts the VM"
+
+
+def _arm(lab: Lab, mode: str, seconds: float) -> None:
+    lab.doom_path.parent.mkdir(parents=True, exist_ok=True)
+    lab.doom_path.write_text(json.dumps({"mode": mode, "after_s": seconds}))
+
+
 def corrupt_aof(lab: Lab) -> str:
     """F10: canary keys, SIGKILL redis, damage the middle of the newest AOF, start it again.
 
@@ -105,8 +148,9 @@ def corrupt_aof(lab: Lab) -> str:
 
 def heal_all(lab: Lab) -> str:
     """Undo every fault: resume what was paused, restore the AOF, start everything."""
+    lab.doom_path.unlink(missing_ok=True)
     for name in lab.procs.names():
-        if name.startswith("resume-"):
+        if name.startswith("resume-") or name in ("vm-doom", "vm-keeper"):
             lab.procs.stop(name)
     for name in [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]:
         lab.procs.signal(name, signal.SIGCONT)

@@ -78,19 +78,32 @@ class Procs:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
             os.kill(pid, signal.SIGTERM)
-        try:
-            psutil.Process(pid).wait(grace_s)
-        except psutil.TimeoutExpired:
+        if not _gone(pid, grace_s):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).wait(grace_s)
-        except psutil.Error:
-            pass
+            _gone(pid, grace_s)
         return True
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.pids.glob("*.pid")) if self.pids.is_dir() else []
+
+
+def _gone(pid: int, timeout_s: float) -> bool:
+    """Wait until ``pid`` has exited. A zombie counts as exited: when we are not its
+    parent (a keeper or doom process stopping the VM) we cannot reap it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                with contextlib.suppress(ChildProcessError, psutil.Error):
+                    os.waitpid(pid, os.WNOHANG)  # reap it if it is ours
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def wait_listening(host: str, port: int, timeout_s: float = 15.0) -> bool:

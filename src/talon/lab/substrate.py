@@ -21,11 +21,13 @@ import os
 import shutil
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from talon.lab.procs import Procs, free_port_pair, wait_listening
+from talon.store.files import locked
 
 VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the lab runtime
 SERVICES = ("redis", "inngest", "typesense")  # forwarded to the host
@@ -58,6 +60,7 @@ class Lab:
         self.boot_path = directory / "vm" / "boot.json"
         self.redis_dir = directory / "vm" / "redis"
         self.config_dir = directory / "talon"
+        self.doom_path = directory / "vm" / "doom.json"
 
     # ports and bookkeeping
     def ports(self) -> Ports:
@@ -122,7 +125,19 @@ class Lab:
             HEALTH_BODIES[service],
         ]
 
-    def start_vm(self) -> None:
+    def vm_lock(self) -> AbstractContextManager[None]:
+        """One lock around every VM lifecycle action, for every actor (R19)."""
+        return locked(self.dir / "vm.lock")
+
+    def start_vm(self, by: str = "lab") -> None:
+        with self.vm_lock():
+            self._start_vm(by)
+
+    def stop_vm(self) -> None:
+        with self.vm_lock():
+            self._stop_vm()
+
+    def _start_vm(self, by: str) -> None:
         ports = self.ports()
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         for name in VM_PROCESSES:
@@ -132,12 +147,38 @@ class Lab:
                 raise LabError(f"vm-{name} did not start; see {self.procs.logs}")
         boot = self.boot()
         if not boot.get("running"):
-            self._write_boot(count=boot["count"] + 1, booted_at=time.time(), running=True)
+            by_counts = {**boot.get("by", {}), by: boot.get("by", {}).get(by, 0) + 1}
+            self._write_boot(
+                count=boot["count"] + 1, booted_at=time.time(), running=True, by=by_counts
+            )
+            self._arm_doom()
 
-    def stop_vm(self) -> None:
+    def _stop_vm(self) -> None:
         for name in VM_PROCESSES:
             self.procs.stop(f"vm-{name}")
         self._write_boot(running=False)
+
+    def _arm_doom(self) -> None:
+        """An armed regression (F5, once) or crash loop (F11, always) kills this boot later."""
+        try:
+            doom = json.loads(self.doom_path.read_text())
+        except FileNotFoundError:
+            return
+        self.procs.stop("vm-doom")
+        self.procs.start(
+            "vm-doom",
+            [
+                sys.executable,
+                "-m",
+                "talon.lab.doom",
+                "--dir",
+                str(self.dir),
+                "--after",
+                str(doom["after_s"]),
+            ],
+        )
+        if doom["mode"] == "once":
+            self.doom_path.unlink()
 
     def vm_pids(self) -> dict[str, int | None]:
         return {name: self.procs.pid(f"vm-{name}") for name in VM_PROCESSES}
@@ -194,11 +235,12 @@ class Lab:
 
     def force_cycle(self, boot_delay_s: float = 1.0) -> None:
         """Stop the VM and its forwards, wait as a VM boot would, start both again."""
-        self.stop_forwarders()
-        self.stop_vm()
-        time.sleep(boot_delay_s)
-        self.start_vm()
-        self.start_forwarders()
+        with self.vm_lock():
+            self.stop_forwarders()
+            self._stop_vm()
+            time.sleep(boot_delay_s)
+            self._start_vm("talon")
+            self.start_forwarders()
 
     def status(self) -> dict[str, Any]:
         names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES] + ["worker"]

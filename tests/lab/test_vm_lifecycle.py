@@ -1,0 +1,93 @@
+"""F5 and F11 on the lab: a VM that dies on schedule, a keeper that restarts it, one lock (R19)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from talon.config import load
+from talon.core import ActionKind, CoreState, Facts, Report, from_config, step
+from talon.faults import Fault
+from talon.lab import faults
+from talon.lab.procs import wait_listening
+from talon.lab.runtime import LabRuntime
+from talon.lab.substrate import Lab
+from talon.node import NodeIdentity
+from talon.probes import ProbeContext, run_cycle
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(tmp_path / "lab")
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def _wait(predicate: object, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_f5_the_boot_after_the_force_cycle_dies_inside_the_window_once(lab: Lab) -> None:
+    faults.arm_regress(lab, 1.0)
+    assert lab.boot()["running"]  # arming does not touch the running boot
+    lab.force_cycle(boot_delay_s=0.1)  # what Talon's force-cycle does
+    boot = lab.boot()
+    assert boot["by"]["talon"] == 1
+    assert wait_listening(lab.vm, lab.ports().sshd, 2)  # it came back ...
+    assert _wait(lambda: not lab.boot()["running"], 10)  # ... and died again
+    assert not wait_listening(lab.vm, lab.ports().sshd, 0.5)
+    lab.force_cycle(boot_delay_s=0.1)  # disarmed: the next boot lives
+    time.sleep(2.0)
+    assert lab.boot()["running"]
+    assert lab.boot()["count"] == boot["count"] + 1
+
+
+def test_f11_a_crash_looping_vm_is_classified_from_real_uptimes(
+    lab: Lab, identity: NodeIdentity
+) -> None:
+    loaded = load(lab.config_dir / "config.toml", identity=identity)
+    config = from_config(loaded.config, identity.node_id)
+    runtime = LabRuntime(lab.dir)
+    emitted: list[object] = []
+    faults.crashloop(lab, 3.0, keeper_every_s=0.3)
+
+    async def observe() -> CoreState:
+        ctx = ProbeContext.from_config(loaded.config, identity)
+        state = CoreState()
+        try:
+            for _ in range(80):
+                report = await run_cycle(loaded.probes, ctx)
+                facts = Facts(runtime_uptime_s=await runtime.uptime_s())
+                state, out = step(state, Report(report.results, facts), time.time(), config)
+                emitted.extend(out)
+                if state.hold is not None:
+                    break
+                await asyncio.sleep(0.25)
+        finally:
+            await ctx.aclose()
+        return state
+
+    try:
+        state = asyncio.run(observe())
+        assert state.hold is not None
+        assert state.hold.reason is Fault.RUNTIME_CRASH_LOOP
+        assert lab.boot()["by"].get("keeper", 0) >= 2
+        assert lab.boot()["by"].get("talon", 0) == 0  # the lab executed no force-cycle
+        cycles = [a for a in emitted if a.kind is ActionKind.FORCE_CYCLE]  # type: ignore[attr-defined]
+        assert len(cycles) <= 1  # and the core asked for at most one
+    finally:
+        faults.heal_all(lab)
+    assert lab.procs.pid("vm-keeper") is None
+    assert lab.boot()["running"]
