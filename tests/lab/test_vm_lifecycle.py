@@ -91,3 +91,15 @@ def test_f11_a_crash_looping_vm_is_classified_from_real_uptimes(
         faults.heal_all(lab)
     assert lab.procs.pid("vm-keeper") is None
     assert lab.boot()["running"]
+
+
+def test_down_stops_a_crash_loop_keeper_first_and_leaks_nothing(tmp_path: Path) -> None:
+    lab = Lab(tmp_path / "lab")
+    lab.up()
+    faults.crashloop(lab, 0.5, keeper_every_s=0.1)
+    time.sleep(2.0)  # the keeper is busy restarting the VM
+    lab.down()
+    time.sleep(0.5)
+    assert all(pid is None for pid in lab.status()["processes"].values())
+    assert lab.procs.pid("vm-keeper") is None
+    assert lab.procs.pid("vm-doom") is None

@@ -227,10 +227,18 @@ class Lab:
         return ports
 
     def down(self) -> list[str]:
-        """Stop every process the lab started (by pid file), and nothing else."""
-        stopped = [name for name in self.procs.names() if self.procs.stop(name)]
-        if self.boot_path.exists():
-            self._write_boot(running=False)
+        """Stop every process the lab started (by pid file), and nothing else.
+
+        Helpers that start VM processes (keeper, doom, resumers) go first, and the
+        VM goes under its lock, so nothing is restarted behind our back.
+        """
+        names = self.procs.names()
+        helpers = [n for n in names if n in ("vm-keeper", "vm-doom") or n.startswith("resume-")]
+        stopped = [n for n in helpers if self.procs.stop(n)]
+        with self.vm_lock():
+            stopped += [n for n in names if n not in helpers and self.procs.stop(n)]
+            if self.boot_path.exists():
+                self._write_boot(running=False)
         return stopped
 
     def force_cycle(self, boot_delay_s: float = 1.0) -> None:
