@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -19,12 +21,19 @@ def lab_dir(explicit: Path | None) -> Path:
     return expand_path(env).absolute() if env else NodeIdentity.detect().state_dir / "lab"
 
 
-def run_up(directory: Path | None) -> None:
-    where = lab_dir(directory)
+@contextlib.contextmanager
+def _as_click_errors() -> Iterator[None]:
+    """A lab error is the operator's to read, not a traceback."""
     try:
-        ports = Lab(where).up()
+        yield
     except LabError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def run_up(directory: Path | None) -> None:
+    where = lab_dir(directory)
+    with _as_click_errors():
+        ports = Lab(where).up()
     click.echo(f"lab up in {where}: {ports}")
     click.echo(f"try: talon --config {where / 'talon' / 'config.toml'} check")
 
@@ -52,16 +61,12 @@ def run_inject(directory: Path | None, fault: str, service: str | None, seconds:
         "regress": lambda: faults.arm_regress(lab, seconds),
         "crashloop": lambda: faults.crashloop(lab, seconds),
     }
-    try:
+    with _as_click_errors():
         click.echo(verbs[fault]())
-    except LabError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def run_heal_all(directory: Path | None) -> None:
     from talon.lab import faults
 
-    try:
+    with _as_click_errors():
         click.echo(faults.heal_all(Lab(lab_dir(directory))))
-    except LabError as exc:
-        raise click.ClickException(str(exc)) from None

@@ -37,6 +37,7 @@ PRIORITY = (
     Fault.APP_FAILURE,
     Fault.PROBE_FAILED,
 )
+PRIORITY_RANKS = {fault: rank for rank, fault in enumerate(PRIORITY)}
 _UNREACHABLE = {
     ErrorKind.REFUSED,
     ErrorKind.TIMEOUT,
@@ -68,7 +69,7 @@ class Finding:
 
     @property
     def rank(self) -> int:
-        return PRIORITY.index(self.fault)
+        return PRIORITY_RANKS[self.fault]
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,6 @@ TIERS = {
     ActionKind.AGENT_LOCAL: "3",
     ActionKind.SOS: "4",
 }
-HEALS = frozenset(k for k, tier in TIERS.items() if tier.startswith("1"))
 CONTROL_PATH_HEALS = frozenset(
     {ActionKind.BRIDGE_HEAL, ActionKind.FORCE_CYCLE, ActionKind.HEAL_SCRIPT}
 )

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from talon.core.assess import PRIORITY, Finding
+from talon.core.assess import Finding
 from talon.core.model import CONTROL_PATH_HEALS, ActionKind, CoreState
 from talon.core.settings import CoreConfig
 from talon.faults import Fault
 
-PRIORITY_RANKS = {fault: rank for rank, fault in enumerate(PRIORITY)}
 REPAIR_HINTS = {
     Fault.REDIS_AOF_CORRUPT: (
         "redis refuses its append-only file. Do not restart it in a loop. Inspect with "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from talon.core import policy
 from talon.core.assess import (
+    PRIORITY,
     Assessment,
     Finding,
     assess,
@@ -270,7 +271,7 @@ def _trouble(c: _Cycle, found: Assessment) -> None:
 
 def _record(c: _Cycle, roots: tuple[Finding, ...]) -> None:
     faults = tuple(dict.fromkeys((*c.incident.faults, *(f.fault for f in roots))))
-    severity = max(len(policy.PRIORITY_RANKS) - policy.PRIORITY_RANKS[f.fault] for f in roots)
+    severity = max(len(PRIORITY) - f.rank for f in roots)  # lower layers weigh more
     incident = replace(
         c.incident,
         faults=faults,

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from talon.lab.procs import gone
 from talon.lab.substrate import SERVICES, VM_PROCESSES, Lab, LabError
 
 CANARY_KEYS = 50
@@ -34,7 +35,7 @@ def kill_forwarders(lab: Lab, service: str | None = None) -> str:
         if pid := lab.procs.pid(f"fwd-{name}"):
             with contextlib.suppress(ProcessLookupError):
                 lab.procs.signal(f"fwd-{name}", signal.SIGKILL)
-            _wait_gone(pid)
+            gone(pid, 3.0)
         lab.procs.stop(f"fwd-{name}")  # clears the pid file
     return f"killed forwarders: {', '.join(targets)}"
 
@@ -89,19 +90,7 @@ def crashloop(lab: Lab, seconds: float, keeper_every_s: float = 1.0) -> str:
     """F11: every boot dies after ``seconds``, and a keeper restarts the VM each time."""
     _arm(lab, "always", seconds)
     if lab.boot().get("running"):
-        lab.procs.stop("vm-doom")
-        lab.procs.start(
-            "vm-doom",
-            [
-                sys.executable,
-                "-m",
-                "talon.lab.doom",
-                "--dir",
-                str(lab.dir),
-                "--after",
-                str(seconds),
-            ],
-        )
+        lab.start_doom(seconds)
     lab.procs.start(
         "vm-keeper",
         [
@@ -161,8 +150,6 @@ def heal_all(lab: Lab) -> str:
         shutil.rmtree(aof_dir, ignore_errors=True)
         shutil.copytree(backup, aof_dir)
         shutil.rmtree(backup)
-    elif lab.procs.pid("vm-redis") is None:
-        lab.procs.stop("vm-redis")
     lab.start_vm()
     lab.start_forwarders()
     lab.start_worker()
@@ -182,13 +169,6 @@ def _write_canaries(host: str, port: int) -> None:
             if not chunk:
                 raise LabError("redis closed the connection while writing canary keys")
             received += chunk
-
-
-def _wait_gone(pid: int, timeout_s: float = 3.0) -> None:
-    import psutil
-
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).wait(timeout_s)
 
 
 def aof_files(lab: Lab) -> list[Path]:

@@ -78,17 +78,17 @@ class Procs:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
             os.kill(pid, signal.SIGTERM)
-        if not _gone(pid, grace_s):
+        if not gone(pid, grace_s):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            _gone(pid, grace_s)
+            gone(pid, grace_s)
         return True
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.pids.glob("*.pid")) if self.pids.is_dir() else []
 
 
-def _gone(pid: int, timeout_s: float) -> bool:
+def gone(pid: int, timeout_s: float) -> bool:
     """Wait until ``pid`` has exited. A zombie counts as exited: when we are not its
     parent (a keeper or doom process stopping the VM) we cannot reap it."""
     deadline = time.monotonic() + timeout_s

@@ -153,6 +153,20 @@ class Lab:
             )
             self._arm_doom()
 
+    def start_doom(self, after_s: float) -> None:
+        """A process that stops this boot of the VM after ``after_s`` (F5, F11)."""
+        self.procs.stop("vm-doom")
+        argv = [
+            sys.executable,
+            "-m",
+            "talon.lab.doom",
+            "--dir",
+            str(self.dir),
+            "--after",
+            str(after_s),
+        ]
+        self.procs.start("vm-doom", argv)
+
     def _stop_vm(self) -> None:
         for name in VM_PROCESSES:
             self.procs.stop(f"vm-{name}")
@@ -164,19 +178,7 @@ class Lab:
             doom = json.loads(self.doom_path.read_text())
         except FileNotFoundError:
             return
-        self.procs.stop("vm-doom")
-        self.procs.start(
-            "vm-doom",
-            [
-                sys.executable,
-                "-m",
-                "talon.lab.doom",
-                "--dir",
-                str(self.dir),
-                "--after",
-                str(doom["after_s"]),
-            ],
-        )
+        self.start_doom(doom["after_s"])
         if doom["mode"] == "once":
             self.doom_path.unlink()
 

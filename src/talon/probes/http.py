@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from functools import partial
 from urllib.parse import urlsplit
 
 import httptools
@@ -23,17 +22,15 @@ from talon.probes.net import Connection, ProbeFailure, TlsConnection, connect, f
 from talon.report import ErrorKind, Observation, PathOutcome
 
 BODY_CAP = 64 * 1024
-_TLS: dict[bool, ssl.SSLContext] = {}
 
 
+@functools.cache  # building a context loads the CA store: do it once
 def _tls_context(verify: bool) -> ssl.SSLContext:
-    if verify not in _TLS:  # building a context loads the CA store: do it once
-        context = ssl.create_default_context()
-        if not verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        _TLS[verify] = context
-    return _TLS[verify]
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class _Response:
@@ -147,4 +144,4 @@ async def attempt(spec: HttpProbe, target: str, tls: bool, path: Path) -> PathOu
 async def probe(spec: HttpProbe, ctx: ProbeContext) -> Observation:
     host, port, tls, target, _ = _parse_url(spec.url)
     paths = plan(host, port, spec.endpoint, ctx.vm_address)
-    return await resolve(paths, partial(attempt, spec, target, tls))
+    return await resolve(paths, functools.partial(attempt, spec, target, tls))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import ipaddress
@@ -69,9 +70,6 @@ class Connection:
         self.sock = sock
         self.loop = asyncio.get_running_loop()
 
-    async def send(self, data: bytes) -> None:
-        await self.loop.sock_sendall(self.sock, data)
-
     async def recv(self) -> bytes:
         return await self.loop.sock_recv(self.sock, 65_536)
 
@@ -133,12 +131,10 @@ async def connect(
         if code not in (0, errno.EINPROGRESS):
             raise OSError(code, os.strerror(code))
         sent = 0
-        if code == 0 or first:
-            try:
-                sent = sock.send(first) if first else 0
-            except (BlockingIOError, InterruptedError):
-                code = errno.EINPROGRESS
-        if code == errno.EINPROGRESS and (sent == 0 or not first):
+        if first:
+            with contextlib.suppress(BlockingIOError, InterruptedError):  # still connecting
+                sent = sock.send(first)
+        if code == errno.EINPROGRESS and sent == 0:
             await loop.sock_connect(sock, address)
         if sent < len(first):
             await loop.sock_sendall(sock, first[sent:])
