@@ -30,7 +30,7 @@ class Status(enum.StrEnum):
 class PathOutcome:
     """One path of an endpoint: where it went and what happened."""
 
-    path_class: str  # localhost | vm | dns | remote
+    path_class: str  # localhost | vm | dns | remote | lan
     target: str
     ok: bool
     latency_ms: float | None = None  # None: not tried

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from talon.config import LoadedConfig
+from talon.core import Diagnosis, Report, diagnose, from_config
 from talon.errors import ConfigError, ConfigProblem
 from talon.probes import CycleReport, ProbeContext, run_cycle
 from talon.probes.aio import run as run_async
@@ -16,8 +17,8 @@ from talon.probes.aio import run as run_async
 SCHEMA = "talon.check/v1"
 
 
-def report_json(report: CycleReport) -> dict[str, Any]:
-    return {
+def report_json(report: CycleReport, diagnosis: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {
         "schema": SCHEMA,
         "node": {"node_id": report.node_id, "platform": report.platform, "arch": report.arch},
         "started_at": report.started_at,
@@ -27,6 +28,14 @@ def report_json(report: CycleReport) -> dict[str, Any]:
         "summary": report.summary(),
         "probes": [r.as_dict() for r in report.results],
     }
+    if diagnosis is not None:
+        out["diagnosis"] = diagnosis
+    return out
+
+
+def diagnosis_of(loaded: LoadedConfig, report: CycleReport) -> Diagnosis:
+    config = from_config(loaded.config, loaded.identity.node_id)
+    return diagnose(Report(report.results), report.finished_at, config)
 
 
 async def _cycle(loaded: LoadedConfig, only: Sequence[str]) -> CycleReport:
@@ -54,10 +63,12 @@ def run_check(loaded: LoadedConfig, *, as_json: bool, only: Sequence[str]) -> in
             )
         )
     report = run_async(_cycle(loaded, only))
+    diagnosis = diagnosis_of(loaded, report)
     if as_json:
-        click.echo(json.dumps(report_json(report), indent=2))
+        click.echo(json.dumps(report_json(report, diagnosis.as_dict()), indent=2))
     else:
-        from talon.cli.render import print_report
+        from talon.cli.render import print_diagnosis, print_report
 
         print_report(report, loaded.warnings)
+        print_diagnosis(diagnosis)
     return report.exit_code

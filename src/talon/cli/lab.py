@@ -60,6 +60,8 @@ def run_inject(directory: Path | None, fault: str, service: str | None, seconds:
         "corrupt-aof": lambda: faults.corrupt_aof(lab),
         "regress": lambda: faults.arm_regress(lab, seconds),
         "crashloop": lambda: faults.crashloop(lab, seconds),
+        "drop-rbac": lambda: faults.drop_rbac(lab),
+        "network-down": lambda: faults.network_down(lab),
     }
     with _as_click_errors():
         click.echo(verbs[fault]())

@@ -182,21 +182,30 @@ def demo(keep: bool, directory: Path | None) -> None:
     run_demo(keep, directory)
 
 
-FAULTS = (
-    "kill-forwarders",
-    "flap",
-    "service-down",
-    "runtime-down",
-    "hang",
-    "corrupt-aof",
-    "regress",
-    "crashloop",
+# verb -> the FAULTS.md row it injects (the verbs live in talon.lab.faults)
+FAULTS = {
+    "kill-forwarders": "F1",
+    "flap": "F2",
+    "service-down": "F3",
+    "runtime-down": "F4",
+    "regress": "F5",
+    "drop-rbac": "F6",
+    "corrupt-aof": "F10",
+    "crashloop": "F11",
+    "hang": "F12",
+    "network-down": "F17",
+}
+
+
+@lab.command(
+    "inject",
+    help="Inject one fault of FAULTS.md into the lab (undo with heal-all).\n\n\b\n"
+    + "\n".join(f"{verb:<16} {row}" for verb, row in FAULTS.items()),
 )
-
-
-@lab.command("inject")
-@click.argument("fault", type=click.Choice(FAULTS))
-@click.option("--service", default=None, help="redis, inngest or typesense (where it applies).")
+@click.argument("fault", type=click.Choice(list(FAULTS)))
+@click.option(
+    "--service", default=None, help="redis, inngest, typesense or kubeapi (where it applies)."
+)
 @click.option(
     "--seconds",
     type=float,
@@ -206,7 +215,6 @@ FAULTS = (
 )
 @click.pass_obj
 def lab_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
-    """Inject one fault of FAULTS.md into the lab (undo with heal-all)."""
     from talon.cli.lab import run_inject
 
     run_inject(directory, fault, service, seconds)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from talon.core import Diagnosis
 from talon.report import CycleReport, ProbeResult, Status
 
 _STYLE = {
@@ -54,3 +55,19 @@ def print_report(
     )
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None) -> None:
+    """The core's reading of this snapshot, as if its failures persisted."""
+    console = console or Console()
+    if not diagnosis.findings:
+        return
+    for f in diagnosis.findings:
+        note = "[dim](explained by a lower layer)[/]" if f.explained else "[bold](root cause)[/]"
+        console.print(f"diagnosis: [bold]{f.fault.value}[/] on {f.probe} {note}")
+    for a in diagnosis.actions:
+        tier = f"tier {a.tier} " if a.tier else ""
+        target = f" → {a.target}" if a.target else ""
+        console.print(
+            f"  the daemon would {tier}[cyan]{a.kind.value}[/]{target}: {escape(a.reason)}"
+        )

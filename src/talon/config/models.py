@@ -125,6 +125,11 @@ class ExecConfig(Section):
         "directories and Talon's own PATH follow.",
     )
     inherit_path: bool = Field(True, description="Append the PATH Talon was started with.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra variables for every subprocess, e.g. KUBECACHEDIR; `~` and $VAR "
+        "are expanded. Never secrets: those come from the environment Talon runs in.",
+    )
 
 
 class BulkheadConfig(Section):

@@ -108,6 +108,16 @@ class EndpointSpec(BaseModel):
         return ("localhost", "vm", "dns") if self.dns else ("localhost", "vm")
 
 
+Remote = Annotated[
+    bool | None,
+    Field(
+        description="The target is across the WAN (true) or on this network (false). When every "
+        "remote probe fails while local ones pass, that is network_down. Default: remote for "
+        "any non-loopback address."
+    ),
+]
+
+
 class ProbeBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -150,6 +160,7 @@ class HttpProbe(ProbeBase):
     body_contains: str | None = None
     tls_verify: bool = True
     endpoint: EndpointSpec | None = None
+    remote: Remote = None
 
     @field_validator("url")
     @classmethod
@@ -173,6 +184,7 @@ class TcpProbe(ProbeBase):
     kind: Literal["tcp"] = "tcp"
     address: HostPort = Field(description="HOST:PORT of the localhost (or only) path.")
     endpoint: EndpointSpec | None = None
+    remote: Remote = None
 
 
 class RedisProbe(ProbeBase):
@@ -186,6 +198,7 @@ class RedisProbe(ProbeBase):
         False, description="Also fail when INFO persistence reports a failed AOF write/rewrite."
     )
     endpoint: EndpointSpec | None = None
+    remote: Remote = None
 
 
 class ScriptProbe(ProbeBase):
@@ -216,6 +229,12 @@ class K8sProbe(ProbeBase):
     as_user: str | None = Field(None, alias="as", description="Identity to impersonate.")
     kubeconfig: str | None = None
     context: str | None = None
+    server: HostPort | None = Field(
+        None,
+        description="HOST:PORT of the API server, overriding the kubeconfig's; needed by "
+        "`endpoint`, whose paths then reach the API on localhost and on the VM address.",
+    )
+    endpoint: EndpointSpec | None = None
 
     @model_validator(mode="after")
     def _needs(self) -> K8sProbe:
@@ -223,6 +242,8 @@ class K8sProbe(ProbeBase):
         missing = [k for k in needed.get(self.check, ()) if getattr(self, k) is None]
         if missing:
             raise ValueError(f"check = {self.check!r} needs {', '.join(missing)}")
+        if self.endpoint is not None and self.server is None:
+            raise ValueError('endpoint needs server = "HOST:PORT" (the localhost path)')
         return self
 
 

@@ -4,6 +4,7 @@ Nothing in this package reads a clock, touches a file or a socket, or draws a
 random number; the daemon is a thin loop around ``step``.
 """
 
+from talon.core.diagnose import Diagnosis, diagnose
 from talon.core.model import (
     Action,
     ActionKind,
@@ -26,6 +27,7 @@ __all__ = [
     "CoreConfig",
     "CoreState",
     "Decision",
+    "Diagnosis",
     "Facts",
     "Hold",
     "Incident",
@@ -35,6 +37,7 @@ __all__ = [
     "Signal",
     "Verification",
     "clear_hold",
+    "diagnose",
     "from_config",
     "step",
 ]

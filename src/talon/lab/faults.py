@@ -1,8 +1,7 @@
 """Fault injection: one verb per FAULTS.md row that concerns the substrate.
 
 Each verb changes exactly what it says, is idempotent, and is undone by
-``heal_all``. Implemented here: F1, F2, F3, F4, F5, F10, F11, F12. (F6 needs the
-emulated Kubernetes API and F17 a WAN gateway: they come with the rest of the lab.)
+``heal_all``: F1, F2, F3, F4, F5, F6, F10, F11, F12, F17.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from talon.lab.kube import layout
+from talon.lab.kube.seed import KUBELET_CLIENT_CRB
 from talon.lab.procs import gone
 from talon.lab.substrate import SERVICES, VM_PROCESSES, Lab, LabError
 
@@ -78,6 +79,35 @@ def hang(lab: Lab, service: str) -> str:
     if not lab.procs.signal(name, signal.SIGSTOP):
         raise LabError(f"{name} is not running")
     return f"{name} accepts but never answers"
+
+
+def drop_rbac(lab: Lab) -> str:
+    """F6: delete the kubelet-client binding with the real kubectl, as drift would."""
+    _kubectl(lab, "delete", "clusterrolebinding", KUBELET_CLIENT_CRB, "--ignore-not-found")
+    return f"clusterrolebinding {KUBELET_CLIENT_CRB} deleted"
+
+
+def restore_rbac(lab: Lab) -> str:
+    """What the RBAC guard does: apply its manifest."""
+    _kubectl(lab, "apply", "-f", str(layout.guard_path(lab.dir)))
+    return f"clusterrolebinding {KUBELET_CLIENT_CRB} applied"
+
+
+def _kubectl(lab: Lab, *args: str) -> str:
+    try:
+        return layout.kubectl(lab.dir, *args)
+    except RuntimeError as exc:
+        raise LabError(str(exc)) from None
+
+
+def network_down(lab: Lab) -> str:
+    """F17: the WAN gateway dies; remote targets are unreachable, local ones are fine."""
+    if pid := lab.procs.pid("gw-wan"):
+        with contextlib.suppress(ProcessLookupError):
+            lab.procs.signal("gw-wan", signal.SIGKILL)
+        gone(pid, 3.0)
+    lab.procs.stop("gw-wan")
+    return "the WAN gateway is down"
 
 
 def arm_regress(lab: Lab, seconds: float) -> str:
@@ -153,6 +183,8 @@ def heal_all(lab: Lab) -> str:
     lab.start_vm()
     lab.start_forwarders()
     lab.start_worker()
+    lab.start_wan()
+    restore_rbac(lab)
     return "lab healed"
 
 

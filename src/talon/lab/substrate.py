@@ -6,8 +6,16 @@
 | vm-redis         | Redis in the VM (real redis-server, AOF on) | VM:PORT          |
 | vm-inngest       | Inngest's health endpoint                   | VM:PORT          |
 | vm-typesense     | Typesense's health endpoint                 | VM:PORT          |
+| vm-kubeapi       | the cluster's API server (emulated, TLS)    | VM:PORT          |
 | fwd-<service>    | the VM host agent's port forward            | 127.0.0.1:PORT   |
 | worker           | the worker process on the host              | 127.0.0.1:PORT   |
+| wan-cloud        | a service across the WAN (e.g. a cloud API) | WAN:PORT         |
+| gw-wan           | the WAN gateway: the only way to the WAN    | 127.0.0.1:PORT   |
+
+The WAN is another loopback address (127.0.0.4): the rootless stand-in for a
+network namespace behind a gateway. Probes of WAN targets go through the
+gateway and are marked ``remote`` in the generated config, so killing the
+gateway (F17) is "network down" while everything local still answers.
 
 The VM is "booted" by starting its processes; each boot is counted with its
 time in ``vm/boot.json``, so tests can prove that no needless force-cycle
@@ -22,15 +30,17 @@ import shutil
 import sys
 import time
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from talon.lab.kube import layout
 from talon.lab.procs import Procs, free_port_pair, wait_listening
 from talon.store.files import locked
 
 VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the lab runtime
-SERVICES = ("redis", "inngest", "typesense")  # forwarded to the host
+WAN_ADDRESS = "127.0.0.4"  # 127.0.0.3 is left to notification sinks (F16)
+SERVICES = ("redis", "inngest", "typesense", "kubeapi")  # forwarded to the host
 VM_PROCESSES = ("sshd", *SERVICES)
 HEALTH_BODIES = {"sshd": "SSH-2.0-lab", "inngest": '{"status":"ok"}', "typesense": '{"ok":true}'}
 
@@ -45,7 +55,9 @@ class Ports:
     redis: int
     inngest: int
     typesense: int
+    kubeapi: int
     worker: int
+    cloud: int
 
     def of(self, service: str) -> int:
         return int(getattr(self, service))
@@ -72,7 +84,9 @@ class Lab:
     def _choose_ports(self) -> Ports:
         if self.meta_path.exists():
             return self.ports()
-        ports = Ports(*(free_port_pair(self.vm) for _ in range(5)))
+        ports = Ports(
+            *(free_port_pair(WAN_ADDRESS if f.name == "cloud" else self.vm) for f in fields(Ports))
+        )
         self.dir.mkdir(parents=True, exist_ok=True)
         self.meta_path.write_text(json.dumps({"vm_address": self.vm, "ports": asdict(ports)}))
         return ports
@@ -113,6 +127,16 @@ class Lab:
                 "no",
                 "--logfile",
                 str(self.procs.logs / "vm-redis.server.log"),
+            ]
+        if service == "kubeapi":
+            return [
+                sys.executable,
+                "-m",
+                "talon.lab.kube.server",
+                "--dir",
+                str(self.dir),
+                "--bind",
+                f"{self.vm}:{port}",
             ]
         return [
             sys.executable,
@@ -167,6 +191,17 @@ class Lab:
         ]
         self.procs.start("vm-doom", argv)
 
+    def restart_vm_process(self, name: str) -> None:
+        """Restart one VM process (what a pod delete does for the pod's controller)."""
+        service = name.removeprefix("vm-")
+        if service not in VM_PROCESSES:
+            raise LabError(f"unknown VM process {name!r}")
+        with self.vm_lock():
+            self.procs.stop(name)
+            self.procs.start(name, self.vm_argv(service))
+            if not wait_listening(self.vm, self.ports().of(service)):
+                raise LabError(f"{name} did not start; see {self.procs.logs}")
+
     def _stop_vm(self) -> None:
         for name in VM_PROCESSES:
             self.procs.stop(f"vm-{name}")
@@ -219,12 +254,58 @@ class Lab:
         if not wait_listening("127.0.0.1", port):
             raise LabError(f"the worker did not start; see {self.procs.logs}")
 
+    def prepare_kube(self, ports: Ports) -> None:
+        logs = {
+            "redis": str(self.procs.logs / "vm-redis.server.log"),
+            **{s: str(self.procs.logs / f"vm-{s}.log") for s in ("inngest", "typesense")},
+        }
+        layout.prepare(self.dir, self.vm, asdict(ports), logs, ports.kubeapi)
+
+    # the WAN
+    def start_wan(self) -> None:
+        port = self.ports().cloud
+        self.procs.start(
+            "wan-cloud",
+            [
+                sys.executable,
+                "-m",
+                "talon.lab.apps",
+                "health",
+                "--bind",
+                f"{WAN_ADDRESS}:{port}",
+                "--body",
+                '{"ok":true}',
+            ],
+        )
+        self.start_gateway()
+        if not wait_listening(WAN_ADDRESS, port):
+            raise LabError(f"wan-cloud did not start; see {self.procs.logs}")
+
+    def start_gateway(self) -> None:
+        port = self.ports().cloud
+        self.procs.start(
+            "gw-wan",
+            [
+                sys.executable,
+                "-m",
+                "talon.lab.forward",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--to",
+                f"{WAN_ADDRESS}:{port}",
+            ],
+        )
+        if not wait_listening("127.0.0.1", port):
+            raise LabError(f"gw-wan did not start; see {self.procs.logs}")
+
     # the whole lab
     def up(self) -> Ports:
         ports = self._choose_ports()
+        self.prepare_kube(ports)
         self.start_vm()
         self.start_forwarders()
         self.start_worker()
+        self.start_wan()
         self.write_talon_config()
         return ports
 
@@ -253,7 +334,8 @@ class Lab:
             self.start_forwarders()
 
     def status(self) -> dict[str, Any]:
-        names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES] + ["worker"]
+        names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]
+        names += ["worker", "wan-cloud", "gw-wan"]
         return {
             "dir": str(self.dir),
             "vm_address": self.vm,
@@ -273,10 +355,18 @@ class Lab:
             'services_file = "services.toml"\n\n'
             "[runtime]\n"
             'kind = "lab"\n'
-            f"lab_dir = {json.dumps(str(self.dir))}\n"
+            f"lab_dir = {json.dumps(str(self.dir))}\n\n"
+            "[exec]\n"
+            "# kubectl's discovery cache stays in the lab (never ~/.kube/cache).\n"
+            f"env = {{ KUBECACHEDIR = {json.dumps(str(layout.cache_dir(self.dir)))} }}\n\n"
+            "[healing]\n"
+            f"rbac_guard_manifest = {json.dumps(str(layout.guard_path(self.dir)))}\n"
         )
         manifest = self.redis_dir / "appendonlydir" / "appendonly.aof.manifest"
-        (self.config_dir / "services.toml").write_text(_services_toml(ports, self.vm, manifest))
+        kubeconfig = layout.kubeconfig_path(self.dir)
+        (self.config_dir / "services.toml").write_text(
+            _services_toml(ports, self.vm, manifest) + _k8s_toml(ports, kubeconfig)
+        )
         for path in self.config_dir.glob("*.toml"):
             os.chmod(path, 0o600)
         return config
@@ -317,6 +407,14 @@ url = "http://127.0.0.1:{ports.worker}/api/inngest"
 class = "app"
 layer = "app"
 
+# Across the WAN, through the gateway: remote, so losing the gateway is network_down.
+[http.cloud]
+url = "http://127.0.0.1:{ports.cloud}/health"
+remote = true
+class = "infra"
+layer = "host"
+critical_after_consecutive_failures = 2
+
 # Read-only: redis-check-aof without --fix never changes the AOF (R27).
 [script.redis_aof]
 command = '''
@@ -326,3 +424,25 @@ echo "redis-check-aof: the AOF is damaged"; exit 2
 classify_as = "redis_aof_corrupt"
 timeout_secs = 10
 """
+
+
+def _k8s_toml(ports: Ports, kubeconfig: Path) -> str:
+    """The cluster checks, each on both paths: a dead forward is split-brain, not a dead API."""
+    common = (
+        f'kubeconfig = "{kubeconfig}"\nserver = "127.0.0.1:{ports.kubeapi}"\n'
+        'endpoint = { via = ["localhost", "vm"] }\ncritical = true\n'
+    )
+    checks = {
+        "api": 'check = "api"\ncritical_after_consecutive_failures = 2\n',
+        "node": 'check = "node_ready"\ncritical_after_consecutive_failures = 2\n',
+        "flannel": (
+            'check = "daemonset"\nnamespace = "kube-system"\ndaemonset = "kube-flannel"\n'
+            "critical_after_consecutive_failures = 2\n"
+        ),
+    }
+    for verb in ("get", "create"):
+        checks[f"kubelet_proxy_{verb}"] = (
+            f'check = "can_i"\nverb = "{verb}"\nresource = "nodes"\nsubresource = "proxy"\n'
+            'as = "apiserver-kubelet-client"\ncritical_after_consecutive_failures = 1\n'
+        )
+    return "".join(f"\n[k8s.{name}]\n{body}{common}" for name, body in checks.items())

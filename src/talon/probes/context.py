@@ -35,11 +35,13 @@ class ProbeContext:
             from talon.lab.runtime import LabRuntime
 
             runtime = LabRuntime(expand_path(config.runtime.lab_dir))
+        env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
+        env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
         return cls(
             identity=identity,
             runtime=runtime,
             process_manager=NullProcessManager(),
-            env=exec_env(config.exec.path, inherit_path=config.exec.inherit_path),
+            env=env,
             clock=clock,
         )
 

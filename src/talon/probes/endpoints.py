@@ -43,11 +43,22 @@ def host_class(host: str) -> str:
 
 
 def plan(
-    host: str, port: int, endpoint: EndpointSpec | None, vm_address: str | None
+    host: str,
+    port: int,
+    endpoint: EndpointSpec | None,
+    vm_address: str | None,
+    remote: bool | None = None,
 ) -> list[Path | PathOutcome]:
-    """The paths to try, in order; a path that cannot be tried is an outcome already."""
+    """The paths to try, in order; a path that cannot be tried is an outcome already.
+
+    ``remote`` overrides the address's own class: True for a target across the
+    WAN even when reached through a local gateway, False for one on the LAN.
+    """
     if endpoint is None:  # one path; the VM's own address is called what it is
-        return [Path("vm" if host == vm_address else host_class(host), host, port)]
+        found = "vm" if host == vm_address else host_class(host)
+        if remote is not None:
+            found = "remote" if remote else ("lan" if found == "remote" else found)
+        return [Path(found, host, port)]
     alt_port = endpoint.port or port
     planned: list[Path | PathOutcome] = []
     for path_class in endpoint.paths:

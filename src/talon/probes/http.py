@@ -143,5 +143,5 @@ async def attempt(spec: HttpProbe, target: str, tls: bool, path: Path) -> PathOu
 
 async def probe(spec: HttpProbe, ctx: ProbeContext) -> Observation:
     host, port, tls, target, _ = _parse_url(spec.url)
-    paths = plan(host, port, spec.endpoint, ctx.vm_address)
+    paths = plan(host, port, spec.endpoint, ctx.vm_address, spec.remote)
     return await resolve(paths, functools.partial(attempt, spec, target, tls))

@@ -6,12 +6,15 @@ DaemonSet); the parsing is pure and tested on its own.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from talon.adapters.kube import KubectlClient, KubeError
-from talon.config.probes import K8sProbe
+from talon.config.probes import K8sProbe, split_host_port
 from talon.probes.context import ProbeContext
-from talon.report import ErrorKind, Observation, Status
+from talon.probes.endpoints import Path, plan, resolve
+from talon.report import ErrorKind, Observation, PathOutcome, Status
 
 
 def _ready(node: dict[str, Any]) -> bool:
@@ -76,10 +79,30 @@ async def _verdict(spec: K8sProbe, client: KubectlClient) -> tuple[bool, str, Er
     return allowed, f"can-i {what}: {'yes' if allowed else 'no'}", ErrorKind.DENIED
 
 
-async def probe(spec: K8sProbe, ctx: ProbeContext) -> Observation:
-    client = KubectlClient(env=ctx.env, kubeconfig=spec.kubeconfig, context=spec.context)
+def _client(spec: K8sProbe, ctx: ProbeContext, server: str | None) -> KubectlClient:
+    return KubectlClient(
+        env=ctx.env, kubeconfig=spec.kubeconfig, context=spec.context, server=server
+    )
+
+
+async def attempt(spec: K8sProbe, ctx: ProbeContext, path: Path) -> PathOutcome:
+    """One path: the same kubeconfig and credentials, the API at this path's address."""
+    started = asyncio.get_running_loop().time()
     try:
-        ok, message, kind = await _verdict(spec, client)
+        ok, message, kind = await _verdict(spec, _client(spec, ctx, f"https://{path.target}"))
+    except KubeError as exc:
+        ok, message, kind = False, str(exc), exc.kind
+    latency = (asyncio.get_running_loop().time() - started) * 1000
+    return PathOutcome(path.path_class, path.target, ok, latency, None if ok else kind, message)
+
+
+async def probe(spec: K8sProbe, ctx: ProbeContext) -> Observation:
+    if spec.server is not None:
+        host, port = split_host_port(spec.server)
+        paths = plan(host, port, spec.endpoint, ctx.vm_address)
+        return await resolve(paths, functools.partial(attempt, spec, ctx))
+    try:
+        ok, message, kind = await _verdict(spec, _client(spec, ctx, None))
     except KubeError as exc:
         return Observation.failure(exc.kind, str(exc))
     return (

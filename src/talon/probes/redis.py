@@ -75,5 +75,5 @@ async def probe(spec: RedisProbe, ctx: ProbeContext) -> Observation:
                 ErrorKind.DENIED, f"password variable {spec.password_env} is not set or empty"
             )
     host, port = split_host_port(spec.address)
-    paths = plan(host, port, spec.endpoint, ctx.vm_address)
+    paths = plan(host, port, spec.endpoint, ctx.vm_address, spec.remote)
     return await resolve(paths, partial(attempt, spec, ctx, password))

@@ -13,5 +13,5 @@ from talon.report import Observation
 
 async def probe(spec: TcpProbe, ctx: ProbeContext) -> Observation:
     host, port = split_host_port(spec.address)
-    paths = plan(host, port, spec.endpoint, ctx.vm_address)
+    paths = plan(host, port, spec.endpoint, ctx.vm_address, spec.remote)
     return await resolve(paths, partial(tcp_connect, timeout=spec.timeout_secs))

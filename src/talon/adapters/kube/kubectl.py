@@ -66,6 +66,7 @@ class KubectlClient:
         env: Mapping[str, str],
         kubeconfig: str | None = None,
         context: str | None = None,
+        server: str | None = None,
         kubectl: str = "kubectl",
     ) -> None:
         self._env = dict(env)
@@ -74,6 +75,8 @@ class KubectlClient:
             self._base.append(f"--kubeconfig={kubeconfig}")
         if context:
             self._base.append(f"--context={context}")
+        if server:  # the kubeconfig's credentials and CA, another address of the same API
+            self._base.append(f"--server={server}")
 
     def argv(self, args: Sequence[str], timeout: float) -> list[str]:
         return [*self._base, f"--request-timeout={max(1, math.ceil(timeout))}s", *args]

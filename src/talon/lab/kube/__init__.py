@@ -1,0 +1,1 @@
+"""The lab's emulated Kubernetes API: server, state, RBAC, certificates."""
