@@ -247,3 +247,15 @@ def test_f11_a_crash_loop_seen_while_verifying_ends_the_verification_in_a_hold()
     assert sim.state.hold.reason is Fault.RUNTIME_CRASH_LOOP
     assert sim.state.signal is Signal.DEGRADED_HOLD
     assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1
+
+
+def test_f01_a_split_brain_of_the_cluster_api_explains_no_service_split_brain() -> None:
+    """The API's forward died with the others: every finding is a root split-brain,
+    not services "explained" by a cluster that answers fine on the VM."""
+    sim = Sim(
+        config(policy("k8s.api", layer="cluster", cls="infra", check="api"), policy("redis.redis"))
+    )
+    sim.tick(split("k8s.api"), split("redis.redis"))
+    roots = {(p, f) for p, f, explained in sim.state.last_faults if not explained}
+    assert roots == {("k8s.api", Fault.SPLIT_BRAIN), ("redis.redis", Fault.SPLIT_BRAIN)}
+    assert [(a.kind, a.target) for a in sim.heals()] == [(ActionKind.BRIDGE_HEAL, "runtime")]

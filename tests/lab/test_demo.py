@@ -1,4 +1,4 @@
-"""`talon demo`, the main job: narrates F1, F3 and F4 correctly and leaves nothing behind."""
+"""`talon demo`, the main job: narrates each fault correctly and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     run_demo(False, tmp_path / "lab", Console(file=out, width=200))
     text = out.getvalue()
     f1, rest = text.split("F3:", 1)
-    f3, f4 = rest.split("F4:", 1)
+    f3, rest = rest.split("F4:", 1)
+    f4, rest = rest.split("F6:", 1)
+    f6, rest = rest.split("F12:", 1)
+    f12, f17 = rest.split("F17:", 1)
     assert "classified split_brain on redis.redis (root cause)" in f1
     assert "would tier 1a bridge_heal → runtime" in f1
     assert "restart_service" not in f1
@@ -24,6 +27,11 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "classified runtime_down on tcp.vm_ssh (root cause)" in f4
     assert "(explained by a lower layer)" in f4
     assert "would tier 1b force_cycle → runtime" in f4
-    assert "lab down: stopped 8 processes" in text
+    assert "classified rbac_drift on k8s.kubelet_proxy_get (root cause)" in f6
+    assert "would tier 1d apply_rbac_guard → rbac" in f6
+    assert "classified service_down on http.typesense (root cause)" in f12
+    assert "classified network_down on network (root cause)" in f17
+    assert "would tier" not in f17
+    assert "lab down: stopped 12 processes" in text
     status = Lab(tmp_path / "lab").status()
     assert all(pid is None for pid in status["processes"].values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from typing import Any
 
@@ -121,10 +122,8 @@ def test_ssar_protobuf_body_is_read_as_kubectl_sends_it() -> None:
 def test_a_truncated_protobuf_body_is_an_error_not_a_crash() -> None:
     body = _ssar({2: "get", 5: "nodes"})
     for cut in range(len(wire.MAGIC) + 1, len(body)):
-        try:
+        with contextlib.suppress(wire.WireError):
             wire.self_subject_access_review(body[:cut])
-        except wire.WireError:
-            pass
 
 
 json_values = st.recursive(

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from talon.config import load
 from talon.core import ActionKind, CoreState, Report, from_config, step
@@ -25,16 +23,6 @@ from talon.lab.substrate import Lab
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext, Status, run_cycle
 from talon.report import CycleReport
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("lab"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        lab.down()
 
 
 def _cycle(lab: Lab, identity: NodeIdentity) -> tuple[CycleReport, object]:
@@ -88,13 +76,21 @@ def test_healthy_lab_passes_every_probe_on_localhost(lab: Lab, identity: NodeIde
             "http.inngest",
             "http.typesense",
             "http.worker",
+            "http.cloud",
             "script.redis_aof",
+            "k8s.api",
+            "k8s.node",
+            "k8s.flannel",
+            "k8s.kubelet_proxy_get",
+            "k8s.kubelet_proxy_create",
         ),
         Status.OK,
     )
     by_key = {r.key: r for r in report.results}
     assert by_key["tcp.vm_ssh"].endpoint_class == "vm"
     assert by_key["redis.redis"].endpoint_class == "localhost"
+    assert by_key["k8s.api"].endpoint_class == "localhost"
+    assert by_key["http.cloud"].endpoint_class == "remote"
 
 
 def test_f1_killed_forwarders_are_split_brain_and_get_a_bridge_heal(

@@ -178,3 +178,7 @@ def test_model_requires_what_each_check_needs() -> None:
         K8sProbe(name="d", kind="k8s", check="daemonset")
     with pytest.raises(ValueError, match="needs verb, resource"):
         K8sProbe(name="c", kind="k8s", check="can_i")
+    with pytest.raises(ValueError, match="endpoint needs server"):
+        K8sProbe.model_validate(
+            {"name": "a", "kind": "k8s", "check": "api", "endpoint": {"via": ["localhost", "vm"]}}
+        )

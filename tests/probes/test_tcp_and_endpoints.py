@@ -106,6 +106,14 @@ def test_plain_remote_target_is_classed_remote() -> None:
     assert plan("localhost", 80, None, None)[0].path_class == "localhost"  # type: ignore[union-attr]
 
 
+def test_remote_overrides_the_address_class_for_gateways_and_lans() -> None:
+    # a WAN target reached through a local gateway is still remote (F17)
+    assert plan("127.0.0.1", 80, None, None, remote=True) == [Path("remote", "127.0.0.1", 80)]
+    # a LAN target is not: it never takes part in a network_down verdict
+    assert plan("192.0.2.10", 22, None, None, remote=False) == [Path("lan", "192.0.2.10", 22)]
+    assert plan("127.0.0.1", 80, None, None, remote=False) == [Path("localhost", "127.0.0.1", 80)]
+
+
 paths_strategy = st.lists(
     st.sampled_from(["localhost", "vm", "dns"]), min_size=1, max_size=3, unique=True
 )

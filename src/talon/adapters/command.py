@@ -154,6 +154,10 @@ async def run_command(
     finally:
         if not proto.exited.done():  # cancelled (shutdown): leave nothing behind (R30)
             _kill_group(pgid)
+            # Reap it while the loop still runs, or its exit reaches a closed loop.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(proto.exited)
         transport.close()
     out, err = (bytes(proto.output[fd]).decode("utf-8", "replace") for fd in (1, 2))
     return CommandResult(

@@ -201,7 +201,13 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
     A damaged AOF also explains redis itself being down: restarting it would only
     loop (F10).
     """
-    base = [LAYERS.index(f.layer) for f in findings if f.layer in EXPLAINING_LAYERS]
+    # A split-brain is a broken bridge, not a failed layer: the layer answers on the
+    # VM, so it explains nothing above it (F1 is split-brain for every service).
+    base = [
+        LAYERS.index(f.layer)
+        for f in findings
+        if f.layer in EXPLAINING_LAYERS and f.fault is not Fault.SPLIT_BRAIN
+    ]
     lowest = min(base, default=len(LAYERS))
     aof = Fault.REDIS_AOF_CORRUPT in pending or any(
         f.fault is Fault.REDIS_AOF_CORRUPT for f in findings

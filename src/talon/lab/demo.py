@@ -41,6 +41,12 @@ SCENARIOS = (
         "F3", "a service really down inside the VM", lambda lab: faults.service_down(lab, "redis")
     ),
     Scenario("F4", "the whole runtime down", faults.runtime_down),
+    Scenario("F6", "RBAC drift: the kubelet-client binding is gone", faults.drop_rbac),
+    Scenario(
+        "F12", "a service that accepts and never answers", lambda lab: faults.hang(lab, "typesense")
+    ),
+    # a non-critical probe escalates after 3 failures in a row (R2)
+    Scenario("F17", "the WAN is down: remote targets unreachable", faults.network_down, ticks=3),
 )
 
 
@@ -110,7 +116,9 @@ class Demo:
         ports = self.lab.up()
         c.print(
             f"VM at {self.lab.vm} (redis {ports.redis}, inngest {ports.inngest}, "
-            f"typesense {ports.typesense}); forwarders on 127.0.0.1; worker on {ports.worker}"
+            f"typesense {ports.typesense}, Kubernetes API {ports.kubeapi}); forwarders on "
+            f"127.0.0.1; worker on {ports.worker}; a WAN service behind the gateway on "
+            f"{ports.cloud}"
         )
         self.loaded = load(self.lab.config_dir / "config.toml", identity=self.identity)
         c.rule("healthy")

@@ -413,7 +413,6 @@ url = "http://127.0.0.1:{ports.cloud}/health"
 remote = true
 class = "infra"
 layer = "host"
-critical_after_consecutive_failures = 2
 
 # Read-only: redis-check-aof without --fix never changes the AOF (R27).
 [script.redis_aof]

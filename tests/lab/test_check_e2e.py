@@ -1,0 +1,136 @@
+"""End to end: `talon check --json` against the lab classifies each fault through the
+real probe runner and the core (its ``diagnosis``), and the JSON follows its schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from talon.lab import faults
+from talon.lab.kube.seed import KUBELET_CLIENT_CRB
+from talon.lab.substrate import Lab
+
+SCHEMA = json.loads(resources.files("talon.schemas").joinpath("check.schema.json").read_text())
+
+
+def check(lab: Lab) -> dict[str, Any]:
+    env = {**os.environ, "TALON_STATE_DIR": str(lab.dir / "state")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talon",
+            "--config",
+            str(lab.config_dir / "config.toml"),
+            "check",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    report: dict[str, Any] = json.loads(done.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert done.returncode == report["exit_code"]
+    return report
+
+
+def _tiered(report: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(a["kind"], a["target"]) for a in report["diagnosis"]["actions"] if a["tier"]]
+
+
+def _failing(report: dict[str, Any]) -> set[str]:
+    return {p["key"] for p in report["probes"] if p["status"] != "ok"}
+
+
+def test_healthy_lab_has_no_findings(lab: Lab) -> None:
+    report = check(lab)
+    assert report["exit_code"] == 0
+    assert report["diagnosis"] == {
+        "healthy": True,
+        "root_causes": [],
+        "findings": [],
+        "actions": [],
+    }
+
+
+@contextmanager
+def injected(lab: Lab, inject: Callable[[Lab], str]) -> Iterator[dict[str, Any]]:
+    """The check report with the fault in place; the lab is healed afterwards."""
+    inject(lab)
+    try:
+        yield check(lab)
+    finally:
+        faults.heal_all(lab)
+
+
+def test_f1_split_brain_bridge_heal_only(lab: Lab) -> None:
+    with injected(lab, faults.kill_forwarders) as report:
+        assert report["diagnosis"]["root_causes"] == ["split_brain"]
+        assert _tiered(report) == [("bridge_heal", "runtime")]
+        api = next(p for p in report["probes"] if p["key"] == "k8s.api")
+        assert api["endpoint_class"] == "vm"  # the API is fine on the VM address
+
+
+def test_f3_service_down_restarts_that_service(lab: Lab) -> None:
+    with injected(lab, lambda lab: faults.service_down(lab, "inngest")) as report:
+        assert _failing(report) == {"http.inngest"}
+        assert report["diagnosis"]["root_causes"] == ["service_down"]
+        assert _tiered(report) == [("restart_service", "http.inngest")]
+
+
+def test_f4_runtime_down_explains_everything_above_it(lab: Lab) -> None:
+    with injected(lab, faults.runtime_down) as report:
+        diagnosis = report["diagnosis"]
+        assert diagnosis["root_causes"] == ["runtime_down"]
+        explained = {f["probe"] for f in diagnosis["findings"] if f["explained"]}
+        assert {"redis.redis", "k8s.api"} <= explained
+        # a force-cycle waits for confirmation over several ticks (R13): none on one snapshot
+        assert _tiered(report) == []
+
+
+def test_f6_rbac_drift_applies_the_guard_and_nothing_else(lab: Lab) -> None:
+    with injected(lab, faults.drop_rbac) as report:
+        assert _failing(report) == {"k8s.kubelet_proxy_get", "k8s.kubelet_proxy_create"}
+        assert report["diagnosis"]["root_causes"] == ["rbac_drift"]
+        assert _tiered(report) == [("apply_rbac_guard", "rbac")]
+    # heal_all re-applied the guard manifest with the real kubectl
+    assert KUBELET_CLIENT_CRB in faults.layout.kubectl(
+        lab.dir, "get", "clusterrolebindings", "-o", "name"
+    )
+
+
+def test_f12_a_hung_target_times_out_alone_and_the_cycle_ends_on_time(lab: Lab) -> None:
+    with injected(lab, lambda lab: faults.hang(lab, "typesense")) as report:
+        assert _failing(report) == {"http.typesense"}
+        typesense = next(p for p in report["probes"] if p["key"] == "http.typesense")
+        assert typesense["error_kind"] == "timeout"
+        assert report["duration_ms"] < (5 + 3) * 1000  # its 5 s timeout plus slack
+        assert report["diagnosis"]["root_causes"] == ["service_down"]
+
+
+def test_f17_network_down_is_not_a_local_fault(lab: Lab) -> None:
+    with injected(lab, faults.network_down) as report:
+        assert _failing(report) == {"http.cloud"}
+        assert report["diagnosis"]["root_causes"] == ["network_down"]
+        assert _tiered(report) == []  # no local heal for a WAN outage (and no agent configured)
+
+
+def test_every_fault_verb_is_idempotent(lab: Lab) -> None:
+    for verb in (faults.drop_rbac, faults.network_down, faults.kill_forwarders):
+        verb(lab)
+        verb(lab)
+    faults.heal_all(lab)
+    faults.heal_all(lab)
+    time.sleep(0.2)
+    assert check(lab)["exit_code"] == 0
