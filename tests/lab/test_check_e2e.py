@@ -134,3 +134,29 @@ def test_every_fault_verb_is_idempotent(lab: Lab) -> None:
     faults.heal_all(lab)
     time.sleep(0.2)
     assert check(lab)["exit_code"] == 0
+
+
+def test_pods_follow_the_vm_and_a_pod_delete_restarts_its_service(lab: Lab) -> None:
+    """kubectl sees the real VM: exec runs the real redis-cli, a stopped service is
+    CrashLoopBackOff, and deleting its pod restarts that process only (a tier-1c heal)."""
+
+    def kubectl(*args: str) -> str:
+        return faults.layout.kubectl(lab.dir, *args)
+
+    assert kubectl("exec", "redis-0", "--", "redis-cli", "ping") == "PONG\n"
+    others = {k: v for k, v in lab.vm_pids().items() if k != "redis"}
+    faults.service_down(lab, "redis")
+    try:
+        row = next(
+            r
+            for r in kubectl("get", "pods", "--no-headers").splitlines()
+            if r.startswith("redis-0")
+        )
+        assert row.split()[1:3] == ["0/1", "CrashLoopBackOff"]
+        assert 'pod "redis-0" deleted' in kubectl("delete", "pod", "redis-0")
+        assert lab.procs.pid("vm-redis") is not None
+        assert {k: v for k, v in lab.vm_pids().items() if k != "redis"} == others
+        assert kubectl("exec", "redis-0", "--", "redis-cli", "ping") == "PONG\n"
+        assert check(lab)["exit_code"] == 0
+    finally:
+        faults.heal_all(lab)
