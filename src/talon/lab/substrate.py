@@ -428,7 +428,7 @@ timeout_secs = 10
 def _k8s_toml(ports: Ports, kubeconfig: Path) -> str:
     """The cluster checks, each on both paths: a dead forward is split-brain, not a dead API."""
     common = (
-        f'kubeconfig = "{kubeconfig}"\nserver = "127.0.0.1:{ports.kubeapi}"\n'
+        f'kubeconfig = {json.dumps(str(kubeconfig))}\nserver = "127.0.0.1:{ports.kubeapi}"\n'
         'endpoint = { via = ["localhost", "vm"] }\ncritical = true\n'
     )
     checks = {
