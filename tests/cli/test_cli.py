@@ -154,3 +154,13 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_every_inject_verb_the_cli_offers_exists_and_names_its_fault_row() -> None:
+    from talon.cli.lab import _verbs
+    from talon.cli.main import FAULTS
+
+    assert set(_verbs()) == set(FAULTS)
+    assert sorted(FAULTS.values(), key=lambda row: int(row[1:])) == [
+        "F1", "F2", "F3", "F4", "F5", "F6", "F10", "F11", "F12", "F17"
+    ]  # fmt: skip

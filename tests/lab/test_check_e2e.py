@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from talon.lab import faults
+from talon.lab.kube import layout
 from talon.lab.kube.seed import KUBELET_CLIENT_CRB
 from talon.lab.substrate import Lab
 
@@ -105,9 +106,7 @@ def test_f6_rbac_drift_applies_the_guard_and_nothing_else(lab: Lab) -> None:
         assert report["diagnosis"]["root_causes"] == ["rbac_drift"]
         assert _tiered(report) == [("apply_rbac_guard", "rbac")]
     # heal_all re-applied the guard manifest with the real kubectl
-    assert KUBELET_CLIENT_CRB in faults.layout.kubectl(
-        lab.dir, "get", "clusterrolebindings", "-o", "name"
-    )
+    assert KUBELET_CLIENT_CRB in layout.kubectl(lab.dir, "get", "clusterrolebindings", "-o", "name")
 
 
 def test_f12_a_hung_target_times_out_alone_and_the_cycle_ends_on_time(lab: Lab) -> None:
@@ -141,7 +140,7 @@ def test_pods_follow_the_vm_and_a_pod_delete_restarts_its_service(lab: Lab) -> N
     CrashLoopBackOff, and deleting its pod restarts that process only (a tier-1c heal)."""
 
     def kubectl(*args: str) -> str:
-        return faults.layout.kubectl(lab.dir, *args)
+        return layout.kubectl(lab.dir, *args)
 
     assert kubectl("exec", "redis-0", "--", "redis-cli", "ping") == "PONG\n"
     others = {k: v for k, v in lab.vm_pids().items() if k != "redis"}

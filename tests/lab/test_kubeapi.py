@@ -7,11 +7,9 @@ with a generated kubeconfig and client certificate, exactly as in the lab.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,14 +35,9 @@ class Api:
     procs: Procs
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(layout.kubeconfig_path(self.dir)),
-            "KUBECACHEDIR": str(layout.cache_dir(self.dir)),
-        }
         done = subprocess.run(
             ["kubectl", "--context=lab-vm", "--request-timeout=5s", *args],
-            env=env,
+            env=layout.kubectl_env(self.dir),
             capture_output=True,
             text=True,
             timeout=30,
@@ -58,18 +51,7 @@ class Api:
         self.start()
 
     def start(self) -> None:
-        self.procs.start(
-            "vm-kubeapi",
-            [
-                sys.executable,
-                "-m",
-                "talon.lab.kube.server",
-                "--dir",
-                str(self.dir),
-                "--bind",
-                f"{VM}:{self.port}",
-            ],
-        )
+        self.procs.start("vm-kubeapi", layout.kube_server_argv(self.dir, f"{VM}:{self.port}"))
         assert wait_listening(VM, self.port), (self.dir / "logs" / "vm-kubeapi.log").read_text()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -47,24 +47,28 @@ def run_status(directory: Path | None) -> None:
     click.echo(json.dumps(Lab(lab_dir(directory)).status(), indent=2))
 
 
-def run_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
+def _verbs() -> dict[str, Callable[[Lab, str | None, float], str]]:
+    """Each `talon lab inject` verb (named with its FAULTS.md row in main.FAULTS)."""
     from talon.lab import faults
 
-    lab = Lab(lab_dir(directory))
-    verbs = {
-        "kill-forwarders": lambda: faults.kill_forwarders(lab, service),
-        "flap": lambda: faults.flap(lab, service or "typesense", seconds),
-        "service-down": lambda: faults.service_down(lab, service or "redis"),
-        "runtime-down": lambda: faults.runtime_down(lab),
-        "hang": lambda: faults.hang(lab, service or "typesense"),
-        "corrupt-aof": lambda: faults.corrupt_aof(lab),
-        "regress": lambda: faults.arm_regress(lab, seconds),
-        "crashloop": lambda: faults.crashloop(lab, seconds),
-        "drop-rbac": lambda: faults.drop_rbac(lab),
-        "network-down": lambda: faults.network_down(lab),
+    return {
+        "kill-forwarders": lambda lab, service, _s: faults.kill_forwarders(lab, service),
+        "flap": lambda lab, service, s: faults.flap(lab, service or "typesense", s),
+        "service-down": lambda lab, service, _s: faults.service_down(lab, service or "redis"),
+        "runtime-down": lambda lab, _service, _s: faults.runtime_down(lab),
+        "hang": lambda lab, service, _s: faults.hang(lab, service or "typesense"),
+        "corrupt-aof": lambda lab, _service, _s: faults.corrupt_aof(lab),
+        "regress": lambda lab, _service, s: faults.arm_regress(lab, s),
+        "crashloop": lambda lab, _service, s: faults.crashloop(lab, s),
+        "drop-rbac": lambda lab, _service, _s: faults.drop_rbac(lab),
+        "network-down": lambda lab, _service, _s: faults.network_down(lab),
     }
+
+
+def run_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
+    lab = Lab(lab_dir(directory))
     with _as_click_errors():
-        click.echo(verbs[fault]())
+        click.echo(_verbs()[fault](lab, service, seconds))
 
 
 def run_heal_all(directory: Path | None) -> None:

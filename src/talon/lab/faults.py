@@ -17,7 +17,7 @@ from pathlib import Path
 
 from talon.lab.kube import layout
 from talon.lab.kube.seed import KUBELET_CLIENT_CRB
-from talon.lab.procs import gone
+from talon.lab.procs import gone, module_argv
 from talon.lab.substrate import SERVICES, VM_PROCESSES, Lab, LabError
 
 CANARY_KEYS = 50
@@ -33,12 +33,17 @@ def kill_forwarders(lab: Lab, service: str | None = None) -> str:
     """F1: the host agent's forwards die; the VM keeps serving on its own address."""
     targets = [_service(service)] if service else list(SERVICES)
     for name in targets:
-        if pid := lab.procs.pid(f"fwd-{name}"):
-            with contextlib.suppress(ProcessLookupError):
-                lab.procs.signal(f"fwd-{name}", signal.SIGKILL)
-            gone(pid, 3.0)
-        lab.procs.stop(f"fwd-{name}")  # clears the pid file
+        _sigkill(lab, f"fwd-{name}")
     return f"killed forwarders: {', '.join(targets)}"
+
+
+def _sigkill(lab: Lab, name: str) -> None:
+    """Kill a lab process the hard way (a crash, not a shutdown), and forget its pid file."""
+    if pid := lab.procs.pid(name):
+        with contextlib.suppress(ProcessLookupError):
+            lab.procs.signal(name, signal.SIGKILL)
+        gone(pid, 3.0)
+    lab.procs.stop(name)  # clears the pid file
 
 
 def flap(lab: Lab, service: str, seconds: float) -> str:
@@ -102,11 +107,7 @@ def _kubectl(lab: Lab, *args: str) -> str:
 
 def network_down(lab: Lab) -> str:
     """F17: the WAN gateway dies; remote targets are unreachable, local ones are fine."""
-    if pid := lab.procs.pid("gw-wan"):
-        with contextlib.suppress(ProcessLookupError):
-            lab.procs.signal("gw-wan", signal.SIGKILL)
-        gone(pid, 3.0)
-    lab.procs.stop("gw-wan")
+    _sigkill(lab, "gw-wan")
     return "the WAN gateway is down"
 
 
@@ -121,18 +122,8 @@ def crashloop(lab: Lab, seconds: float, keeper_every_s: float = 1.0) -> str:
     _arm(lab, "always", seconds)
     if lab.boot().get("running"):
         lab.start_doom(seconds)
-    lab.procs.start(
-        "vm-keeper",
-        [
-            sys.executable,
-            "-m",
-            "talon.lab.keeper",
-            "--dir",
-            str(lab.dir),
-            "--every",
-            str(keeper_every_s),
-        ],
-    )
+    argv = module_argv("talon.lab.keeper", "--dir", str(lab.dir), "--every", str(keeper_every_s))
+    lab.procs.start("vm-keeper", argv)
     return f"crash loop: every boot dies after {seconds:g}s; a keeper restarts the VM"
 
 

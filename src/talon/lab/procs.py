@@ -14,11 +14,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
+
+
+def module_argv(module: str, *args: str) -> list[str]:
+    """``python -m MODULE ARGS`` with this interpreter: how the lab runs its own processes."""
+    return [sys.executable, "-m", module, *args]
 
 
 class Procs:

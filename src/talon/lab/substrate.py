@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
@@ -35,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from talon.lab.kube import layout
-from talon.lab.procs import Procs, free_port_pair, wait_listening
+from talon.lab.kube.layout import kube_server_argv
+from talon.lab.procs import Procs, free_port_pair, module_argv, wait_listening
 from talon.store.files import locked
 
 VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the lab runtime
@@ -47,6 +47,14 @@ HEALTH_BODIES = {"sshd": "SSH-2.0-lab", "inngest": '{"status":"ok"}', "typesense
 
 class LabError(Exception):
     pass
+
+
+def _health_argv(bind: str, body: str) -> list[str]:
+    return module_argv("talon.lab.apps", "health", "--bind", bind, "--body", body)
+
+
+def _forward_argv(listen: str, to: str) -> list[str]:
+    return module_argv("talon.lab.forward", "--listen", listen, "--to", to)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Lab:
         self.redis_dir = directory / "vm" / "redis"
         self.config_dir = directory / "talon"
         self.doom_path = directory / "vm" / "doom.json"
+        self.redis_log = self.procs.logs / "vm-redis.server.log"
 
     # ports and bookkeeping
     def ports(self) -> Ports:
@@ -126,28 +135,15 @@ class Lab:
                 "--daemonize",
                 "no",
                 "--logfile",
-                str(self.procs.logs / "vm-redis.server.log"),
+                str(self.redis_log),
             ]
         if service == "kubeapi":
-            return [
-                sys.executable,
-                "-m",
-                "talon.lab.kube.server",
-                "--dir",
-                str(self.dir),
-                "--bind",
-                f"{self.vm}:{port}",
-            ]
-        return [
-            sys.executable,
-            "-m",
-            "talon.lab.apps",
-            "health",
-            "--bind",
-            f"{self.vm}:{port}",
-            "--body",
-            HEALTH_BODIES[service],
-        ]
+            return kube_server_argv(self.dir, f"{self.vm}:{port}")
+        return _health_argv(f"{self.vm}:{port}", HEALTH_BODIES[service])
+
+    def _listening(self, name: str, host: str, port: int) -> None:
+        if not wait_listening(host, port):
+            raise LabError(f"{name} did not start; see {self.procs.logs}")
 
     def vm_lock(self) -> AbstractContextManager[None]:
         """One lock around every VM lifecycle action, for every actor (R19)."""
@@ -167,8 +163,7 @@ class Lab:
         for name in VM_PROCESSES:
             self.procs.start(f"vm-{name}", self.vm_argv(name, ports))
         for name in VM_PROCESSES:
-            if not wait_listening(self.vm, ports.of(name)):
-                raise LabError(f"vm-{name} did not start; see {self.procs.logs}")
+            self._listening(f"vm-{name}", self.vm, ports.of(name))
         boot = self.boot()
         if not boot.get("running"):
             by_counts = {**boot.get("by", {}), by: boot.get("by", {}).get(by, 0) + 1}
@@ -180,15 +175,7 @@ class Lab:
     def start_doom(self, after_s: float) -> None:
         """A process that stops this boot of the VM after ``after_s`` (F5, F11)."""
         self.procs.stop("vm-doom")
-        argv = [
-            sys.executable,
-            "-m",
-            "talon.lab.doom",
-            "--dir",
-            str(self.dir),
-            "--after",
-            str(after_s),
-        ]
+        argv = module_argv("talon.lab.doom", "--dir", str(self.dir), "--after", str(after_s))
         self.procs.start("vm-doom", argv)
 
     def restart_vm_process(self, name: str) -> None:
@@ -199,8 +186,7 @@ class Lab:
         with self.vm_lock():
             self.procs.stop(name)
             self.procs.start(name, self.vm_argv(service))
-            if not wait_listening(self.vm, self.ports().of(service)):
-                raise LabError(f"{name} did not start; see {self.procs.logs}")
+            self._listening(name, self.vm, self.ports().of(service))
 
     def _stop_vm(self) -> None:
         for name in VM_PROCESSES:
@@ -226,20 +212,10 @@ class Lab:
         for service in SERVICES:
             port = ports.of(service)
             self.procs.start(
-                f"fwd-{service}",
-                [
-                    sys.executable,
-                    "-m",
-                    "talon.lab.forward",
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--to",
-                    f"{self.vm}:{port}",
-                ],
+                f"fwd-{service}", _forward_argv(f"127.0.0.1:{port}", f"{self.vm}:{port}")
             )
-        for service in SERVICES:
-            if not wait_listening("127.0.0.1", ports.of(service)):
-                raise LabError(f"fwd-{service} did not start; see {self.procs.logs}")
+        for service in SERVICES:  # all started first: they come up in parallel
+            self._listening(f"fwd-{service}", "127.0.0.1", ports.of(service))
 
     def stop_forwarders(self) -> None:
         for service in SERVICES:
@@ -248,15 +224,13 @@ class Lab:
     def start_worker(self) -> None:
         port = self.ports().worker
         self.procs.start(
-            "worker",
-            [sys.executable, "-m", "talon.lab.apps", "worker", "--bind", f"127.0.0.1:{port}"],
+            "worker", module_argv("talon.lab.apps", "worker", "--bind", f"127.0.0.1:{port}")
         )
-        if not wait_listening("127.0.0.1", port):
-            raise LabError(f"the worker did not start; see {self.procs.logs}")
+        self._listening("worker", "127.0.0.1", port)
 
     def prepare_kube(self, ports: Ports) -> None:
         logs = {
-            "redis": str(self.procs.logs / "vm-redis.server.log"),
+            "redis": str(self.redis_log),
             **{s: str(self.procs.logs / f"vm-{s}.log") for s in ("inngest", "typesense")},
         }
         layout.prepare(self.dir, self.vm, asdict(ports), logs, ports.kubeapi)
@@ -264,39 +238,14 @@ class Lab:
     # the WAN
     def start_wan(self) -> None:
         port = self.ports().cloud
-        self.procs.start(
-            "wan-cloud",
-            [
-                sys.executable,
-                "-m",
-                "talon.lab.apps",
-                "health",
-                "--bind",
-                f"{WAN_ADDRESS}:{port}",
-                "--body",
-                '{"ok":true}',
-            ],
-        )
+        self.procs.start("wan-cloud", _health_argv(f"{WAN_ADDRESS}:{port}", '{"ok":true}'))
         self.start_gateway()
-        if not wait_listening(WAN_ADDRESS, port):
-            raise LabError(f"wan-cloud did not start; see {self.procs.logs}")
+        self._listening("wan-cloud", WAN_ADDRESS, port)
 
     def start_gateway(self) -> None:
         port = self.ports().cloud
-        self.procs.start(
-            "gw-wan",
-            [
-                sys.executable,
-                "-m",
-                "talon.lab.forward",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--to",
-                f"{WAN_ADDRESS}:{port}",
-            ],
-        )
-        if not wait_listening("127.0.0.1", port):
-            raise LabError(f"gw-wan did not start; see {self.procs.logs}")
+        self.procs.start("gw-wan", _forward_argv(f"127.0.0.1:{port}", f"{WAN_ADDRESS}:{port}"))
+        self._listening("gw-wan", "127.0.0.1", port)
 
     # the whole lab
     def up(self) -> Ports:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from talon.lab.kube import pki
 from talon.lab.kube.seed import guard_manifest, initial_state
+from talon.lab.procs import module_argv
 
 ADMIN = "lab-admin"
 
@@ -121,15 +122,25 @@ def _write_shims(lab: Path, vm: str, redis_port: int) -> None:
     shim.chmod(0o755)
 
 
-def kubectl(lab: Path, *args: str, timeout_s: float = 20.0) -> str:
-    """Run the real kubectl against the lab's API (the lab's own fault verbs use it)."""
-    import subprocess
+def kube_server_argv(lab: Path, bind: str) -> list[str]:
+    """The emulated API server's command line (``bind`` is HOST:PORT)."""
+    return module_argv("talon.lab.kube.server", "--dir", str(lab), "--bind", bind)
 
-    env = {
+
+def kubectl_env(lab: Path) -> dict[str, str]:
+    """kubectl against the lab: its kubeconfig, and its discovery cache inside the lab."""
+    return {
         **os.environ,
         "KUBECONFIG": str(kubeconfig_path(lab)),
         "KUBECACHEDIR": str(cache_dir(lab)),
     }
+
+
+def kubectl(lab: Path, *args: str, timeout_s: float = 20.0) -> str:
+    """Run the real kubectl against the lab's API (the lab's own fault verbs use it)."""
+    import subprocess
+
+    env = kubectl_env(lab)
     argv = ["kubectl", "--request-timeout=5s", *args]
     try:
         done = subprocess.run(
