@@ -12,6 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from talon.config.outputs import (
+    EventsConfig,
+    EvidenceConfig,
+    LogConfig,
+    NotifyConfig,
+    SecretRef,
+    SecretsConfig,
+)
 from talon.config.probes import ProbeSpec, check_host
 
 Seconds = Annotated[int, Field(ge=1, le=86_400 * 7)]
@@ -80,6 +88,11 @@ class ProbesConfig(Section):
 class HealthConfig(Section):
     enabled: bool = True
     bind: str = "127.0.0.1:9999"
+    token: SecretRef | None = Field(
+        None,
+        description="Talon-only: a bearer token (env:NAME or secret:NAME) every request must "
+        "carry; required for a bind address that is not loopback.",
+    )
 
     @field_validator("bind")
     @classmethod
@@ -98,6 +111,11 @@ class RuntimeConfig(Section):
     )
     vm_address: str | None = Field(None, description="VM address for kind = 'static'.")
     lab_dir: str | None = Field(None, description="The lab directory for kind = 'lab'.")
+    lock_file: str = Field(
+        "",
+        description="The runtime lock every runtime action runs under (R19); helper scripts "
+        "get its path as TALON_RUNTIME_LOCK. Default: runtime.lock in the state directory.",
+    )
 
     @model_validator(mode="after")
     def _static_needs_address(self) -> RuntimeConfig:
@@ -113,7 +131,9 @@ class RuntimeConfig(Section):
 class ProcessManagerConfig(Section):
     """Talon-only: the process manager that owns host services."""
 
-    kind: Literal["null"] = "null"
+    kind: Literal["null", "lab"] = Field(
+        "null", description="null: none; lab: the lab's VM services ([runtime] lab_dir)."
+    )
 
 
 class ExecConfig(Section):
@@ -177,6 +197,10 @@ class HealingConfig(Section):
         5, description="Quick worker exits before escalating."
     )
     rbac_guard_manifest: str = Field("", description="Manifest applied on rbac_drift.")
+    bridge_timeout_secs: Seconds = Field(120, description="Restarting the port forwarding.")
+    force_cycle_timeout_secs: Seconds = Field(600, description="Stopping and starting the VM.")
+    restart_timeout_secs: Seconds = Field(120, description="Restarting one service.")
+    rbac_timeout_secs: Seconds = Field(60, description="Applying the RBAC guard manifest.")
 
 
 class TalonConfig(Section):
@@ -196,5 +220,10 @@ class TalonConfig(Section):
     exec: ExecConfig = ExecConfig()
     bulkheads: BulkheadConfig = BulkheadConfig()
     healing: HealingConfig = HealingConfig()
+    notify: NotifyConfig = NotifyConfig()
+    events: EventsConfig = EventsConfig()
+    secrets: SecretsConfig = SecretsConfig()
+    log: LogConfig = LogConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     # Not a key of config.toml: filled from the services file by the loader.
     service_probes: tuple[ProbeSpec, ...] = Field(default=(), exclude=True)

@@ -143,6 +143,11 @@ class ProbeBase(BaseModel):
     classify_as: Fault | None = Field(
         None, description="The fault this probe's failure means, e.g. redis_aof_corrupt."
     )
+    service: str | None = Field(
+        None,
+        description="The process manager's label a restart of this service acts on "
+        "(default: the probe's KIND.NAME; a [service.NAME] probe restarts its label).",
+    )
 
     @property
     def key(self) -> str:

@@ -63,7 +63,7 @@ def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
         witness_for=spec.witness_for,
         classify_as=spec.classify_as,
         check=spec.check if isinstance(spec, K8sProbe) else None,
-        restart_target=spec.label if isinstance(spec, ServiceProbe) else spec.key,
+        restart_target=spec.label if isinstance(spec, ServiceProbe) else (spec.service or spec.key),
     )
 
 
