@@ -1,0 +1,1 @@
+"""The shell's actions: heals, notifications, the agent hand-off, the event sink."""

@@ -1,0 +1,1 @@
+"""The daemon: the loop around the core, its actions, its journal and its surface."""

@@ -1,0 +1,1 @@
+"""Incident bundles: what was seen before and after every change (R25), redacted."""

@@ -1,0 +1,1 @@
+"""/health, /metrics (and later the status page), served by the daemon."""
