@@ -50,6 +50,10 @@ class AdapterUnavailable(TalonError):
     """An adapter cannot do what was asked (tool missing, null adapter, denied)."""
 
 
+class ActionFailed(TalonError):
+    """An adapter ran the action and it failed (the tool exited non-zero, said no ...)."""
+
+
 class ErrorKind(enum.StrEnum):
     REFUSED = "refused"  # nothing listens: transient during warmup
     EMPTY_REPLY = "empty_reply"  # accepted, closed without a byte: transient during warmup

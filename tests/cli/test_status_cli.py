@@ -88,7 +88,8 @@ def test_hold_clear_ends_the_hold_and_is_journalled(tmp_path: Path) -> None:
     assert "hold cleared" in done.stdout
     store = StateStore(tmp_path)
     assert store.load(0).state.hold is None
-    assert any("operator" in e["reason"] for e in store.journal_entries())
+    queued = store.journal().queued()
+    assert any("operator" in a.reason for a in queued)
     assert talon(tmp_path, "hold", "clear").stdout.strip() == "no hold is active"
 
 

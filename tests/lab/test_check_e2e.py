@@ -87,7 +87,7 @@ def test_f3_service_down_restarts_that_service(lab: Lab) -> None:
     with injected(lab, lambda lab: faults.service_down(lab, "inngest")) as report:
         assert _failing(report) == {"http.inngest"}
         assert report["diagnosis"]["root_causes"] == ["service_down"]
-        assert _tiered(report) == [("restart_service", "http.inngest")]
+        assert _tiered(report) == [("restart_service", "inngest")]
 
 
 def test_f4_runtime_down_explains_everything_above_it(lab: Lab) -> None:

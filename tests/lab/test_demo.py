@@ -23,7 +23,7 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "classified split_brain on redis.redis (root cause)" in f1
     assert "would tier 1a bridge_heal → runtime" in f1
     assert "restart_service" not in f1
-    assert "would tier 1c restart_service → redis.redis" in f3
+    assert "would tier 1c restart_service → redis" in f3
     assert "classified runtime_down on tcp.vm_ssh (root cause)" in f4
     assert "(explained by a lower layer)" in f4
     assert "would tier 1b force_cycle → runtime" in f4

@@ -125,7 +125,7 @@ def test_f3_a_service_down_in_the_vm_restarts_that_service(
         assert [p.path_class for p in redis.paths if p.tried and not p.ok] == ["localhost", "vm"]
         assert _roots(state) == {Fault.SERVICE_DOWN}
         heals = [(a.kind, a.target) for a in actions if a.tier and a.tier.startswith("1")]  # type: ignore[attr-defined]
-        assert heals == [(ActionKind.RESTART_SERVICE, "redis.redis")]
+        assert heals == [(ActionKind.RESTART_SERVICE, "redis")]
         assert {k: v for k, v in lab.vm_pids().items() if k != "redis"} == others
         assert lab.boot()["count"] == boots  # no force-cycle
     finally:

@@ -83,12 +83,14 @@ def test_journal_and_closed_incidents_survive_a_torn_last_line(tmp_path: Path) -
     for _ in range(25):
         sim.tick(up("http.svc"))
     store = StateStore(tmp_path)
-    store.journal(sim.actions, sim.now)
+    journal = store.journal()
+    for action in sim.actions:
+        journal.begin(action, sim.now)
     assert sim.state.last_closed is not None
     store.save(sim.state, closed=sim.state.last_closed)
     with open(store.journal_path, "ab") as f:
         f.write(b'{"at": 1, "kind": "restart_se')  # a crash mid-write
-    entries = list(store.journal_entries())
+    entries = list(store.journal().entries())
     assert [e["key"] for e in entries] == [a.key for a in sim.actions]
     [incident] = store.closed_incidents()
     assert incident.outcome == "recovered"

@@ -65,6 +65,16 @@ class CommandResult:
         return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _feed(transport: asyncio.SubprocessTransport, data: bytes) -> None:
+    # Buffered by the loop, never awaited: a child that does not read its
+    # stdin cannot stall us; the pipe closes when the data is written or the
+    # child is gone.
+    stdin = transport.get_pipe_transport(0)
+    if isinstance(stdin, asyncio.WriteTransport):
+        stdin.write(data)
+        stdin.close()
+
+
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -109,8 +119,14 @@ async def run_command(
     cwd: str | None = None,
     output_cap: int = OUTPUT_CAP,
     linger_s: float = 0.2,
+    input: bytes | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> CommandResult:
-    """Run ``argv`` with a hard ``timeout``; never raises for the child's failures."""
+    """Run ``argv`` with a hard ``timeout``; never raises for the child's failures.
+
+    ``input`` is written to the child's stdin, which is then closed; without
+    it stdin is /dev/null. ``pass_fds`` stay open in the child (a held lock).
+    """
     argv = tuple(argv)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -118,12 +134,13 @@ async def run_command(
         transport, proto = await loop.subprocess_exec(
             lambda: _Collector(output_cap),
             *argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         where = f" (PATH={env.get('PATH', '')})" if isinstance(exc, FileNotFoundError) else ""
@@ -136,6 +153,8 @@ async def run_command(
             spawn_error=f"{argv[0]}: {exc.strerror or exc}{where}",
         )
     pgid = transport.get_pid()  # the child leads its own group (start_new_session)
+    if input is not None:
+        _feed(transport, input)
     timed_out = False
     try:
         try:

@@ -114,6 +114,49 @@ def status(as_json: bool) -> None:
     sys.exit(run_status(as_json))
 
 
+@cli.command()
+@click.option(
+    "--shadow",
+    is_flag=True,
+    help="Decide and journal everything, execute nothing: see what Talon would do.",
+)
+@click.option("--worker-only", is_flag=True, help="Only supervise the worker (issue 6).")
+@click.option("--no-worker", is_flag=True, help="Probe and heal; leave the worker alone.")
+@click.pass_obj
+def run(opts: Options, shadow: bool, worker_only: bool, no_worker: bool) -> None:
+    """The daemon: probe, decide, heal, verify, keep the evidence, tell a human.
+
+    Stops cleanly on SIGTERM or SIGINT; reloads the configuration on SIGHUP and
+    when either file changes (an invalid file keeps the last good one running).
+    Exit 3: another `talon run` already guards this node.
+    """
+    from talon.cli.run import run_daemon
+
+    loaded = opts.load()
+    sys.exit(run_daemon(loaded, shadow=shadow, worker_only=worker_only, no_worker=no_worker))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema talon.incidents/v1).")
+@click.pass_context
+def incidents(ctx: click.Context, as_json: bool) -> None:
+    """Incidents, newest first: id, when, root cause, outcome, evidence kept."""
+    if ctx.invoked_subcommand is None:
+        from talon.cli.incidents import run_list
+
+        sys.exit(run_list(as_json))
+
+
+@incidents.command("show")
+@click.argument("incident_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema talon.incident/v1).")
+def incidents_show(incident_id: str, as_json: bool) -> None:
+    """One incident's timeline: every decision (why it healed, or why not), action, evidence."""
+    from talon.cli.incidents import run_show
+
+    sys.exit(run_show(incident_id, as_json))
+
+
 @cli.group()
 def hold() -> None:
     """The failed-recovery hold."""

@@ -152,7 +152,9 @@ def run_hold_clear() -> int:
             click.echo("no hold is active")
             return 0
         state, actions = clear_hold(loaded.state, now)
-        store.journal(actions, now)
+        journal = store.journal()
+        for action in actions:  # the running daemon sends them (it reads queued entries)
+            journal.queue(action, now)
         store.save(state)
     click.echo(
         f"hold cleared; node is {state.node.value}"

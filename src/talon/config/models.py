@@ -225,5 +225,14 @@ class TalonConfig(Section):
     secrets: SecretsConfig = SecretsConfig()
     log: LogConfig = LogConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+
+    @model_validator(mode="after")
+    def _lab_services_need_the_lab(self) -> TalonConfig:
+        if self.process_manager.kind == "lab" and self.runtime.kind != "lab":
+            raise ValueError(
+                "[process_manager] kind = 'lab' needs [runtime] kind = 'lab' with lab_dir"
+            )
+        return self
+
     # Not a key of config.toml: filled from the services file by the loader.
     service_probes: tuple[ProbeSpec, ...] = Field(default=(), exclude=True)

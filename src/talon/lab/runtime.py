@@ -1,18 +1,26 @@
 """The lab's ContainerRuntime adapter: the VM is the lab's processes on its VM address.
 
 Health is judged on the control path (the VM's sshd port answers), never on
-bookkeeping alone (R7). A force-cycle stops the VM and its forwards, waits
-like a boot, and starts them again; it runs in a thread so the loop never blocks.
+bookkeeping alone (R7). A force-cycle and a bridge restart run the lab's
+runtime tool (``talon.lab.cycle``) as a child process, as a real adapter runs
+``colima``: bounded, killable with its group, never blocking the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
+from typing import Any
 
-from talon.lab.procs import wait_listening
+from talon.adapters.command import exec_env, run_command
+from talon.errors import ActionFailed
+from talon.lab.procs import module_argv, wait_listening
 from talon.lab.substrate import Lab
+
+# The tool's own bound; the daemon's action timeout (healing.*_timeout_secs) is longer.
+TOOL_TIMEOUT_S = 120.0
 
 
 class LabRuntime:
@@ -39,5 +47,23 @@ class LabRuntime:
         # The lab's "VM" shares this machine: one shell word, as over ssh (R6).
         return ["sh", "-c", script]
 
+    async def _tool(self, what: str) -> None:
+        argv = module_argv(
+            "talon.lab.cycle", "--dir", str(self.lab.dir), "--boot-delay", str(self.boot_delay_s)
+        )
+        result = await run_command(
+            [*argv, what], timeout=TOOL_TIMEOUT_S, env=exec_env(base=os.environ)
+        )
+        if not result.ok:
+            why = "timed out" if result.timed_out else f"exited {result.exit_code}"
+            raise ActionFailed(f"lab {what} {why}: {result.stderr.strip()[-500:]}")
+
     async def force_cycle(self) -> None:
-        await asyncio.to_thread(self.lab.force_cycle, self.boot_delay_s)
+        await self._tool("force-cycle")
+
+    async def restart_forwarding(self) -> None:
+        await self._tool("restart-forwarders")
+
+    async def facts(self) -> dict[str, Any]:
+        status = await asyncio.to_thread(self.lab.status)
+        return {"runtime": self.name, "uptime_s": await self.uptime_s(), **status}

@@ -35,12 +35,17 @@ class ProbeContext:
             from talon.lab.runtime import LabRuntime
 
             runtime = LabRuntime(expand_path(config.runtime.lab_dir))
+        process_manager: ProcessManager = NullProcessManager()
+        if config.process_manager.kind == "lab" and config.runtime.lab_dir:
+            from talon.lab.services import LabProcessManager
+
+            process_manager = LabProcessManager(expand_path(config.runtime.lab_dir))
         env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
         env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
         return cls(
             identity=identity,
             runtime=runtime,
-            process_manager=NullProcessManager(),
+            process_manager=process_manager,
             env=env,
             clock=clock,
         )

@@ -2,7 +2,7 @@
 
 - ``state.json``: the core's state (readable by other tools), written atomically.
 - ``last-probe.json``: the last cycle, in the ``talon check --json`` schema.
-- ``journal.jsonl``: every action, appended (and fsynced) before it runs.
+- ``journal.jsonl``: every action, appended (and fsynced) before it runs (``Journal``).
 - ``incidents.jsonl``: every closed incident with its trail.
 
 A state file that cannot be read is moved aside byte for byte (kept as
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +21,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from talon.core import Action, CoreState, Incident
+from talon.core import CoreState, Incident
 from talon.store.files import append_line, atomic_write, locked
+from talon.store.journal import Journal
 
 _STATE = TypeAdapter(CoreState)
-_ACTION = TypeAdapter(Action)
 _INCIDENT = TypeAdapter(Incident)
 
 
@@ -85,13 +85,8 @@ class StateStore:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
-    def journal(self, actions: Sequence[Action], at: float) -> None:
-        for action in actions:
-            record = {"at": at, **_ACTION.dump_python(action, mode="json")}
-            append_line(self.journal_path, json.dumps(record).encode())
-
-    def journal_entries(self) -> Iterator[dict[str, Any]]:
-        yield from _read_lines(self.journal_path)
+    def journal(self) -> Journal:
+        return Journal(self.journal_path)
 
     def closed_incidents(self) -> Iterator[Incident]:
         for record in _read_lines(self.incidents_path):

@@ -6,7 +6,7 @@ the core: the endpoint resolver asks ``vm_address()`` every cycle.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ContainerRuntime(Protocol):
@@ -27,3 +27,11 @@ class ContainerRuntime(Protocol):
         ...
 
     async def force_cycle(self) -> None: ...
+
+    async def restart_forwarding(self) -> None:
+        """Restart the host agent's port forwards (the bridge), leaving the VM alone."""
+        ...
+
+    async def facts(self) -> dict[str, Any]:
+        """What evidence should keep about the runtime: address, uptime, forwarders ..."""
+        ...

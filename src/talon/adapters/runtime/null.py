@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from talon.errors import AdapterUnavailable
 
 
@@ -24,6 +26,12 @@ class NullRuntime:
 
     async def force_cycle(self) -> None:
         raise AdapterUnavailable("no container runtime is configured: nothing to force-cycle")
+
+    async def restart_forwarding(self) -> None:
+        raise AdapterUnavailable("no container runtime is configured: no port forwarding to heal")
+
+    async def facts(self) -> dict[str, Any]:
+        return {"runtime": self.name, "vm_address": await self.vm_address()}
 
 
 class StaticRuntime(NullRuntime):

@@ -1,0 +1,124 @@
+"""Tier-1 heals: the bridge, the runtime, a heal script, a service, the RBAC guard.
+
+Each runs through ``bounded`` (a timeout longer than the work it guards, R20)
+and every runtime action under the runtime lock (R19). None of them decides
+anything: the core chose the action; these only carry it out and say how it went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from talon.actions.outcome import DONE, FAILED, TIMEOUT, Outcome, bounded
+from talon.actions.runtime_lock import LockTimeout, runtime_lock
+from talon.adapters.command import run_command
+from talon.adapters.kube.kubectl import KubectlClient, classify
+from talon.adapters.process import ProcessManager
+from talon.adapters.runtime import ContainerRuntime
+from talon.errors import ActionFailed
+
+LOCK_WAIT_S = 60.0
+
+
+async def bridge_heal(runtime: ContainerRuntime, lock: Path, timeout: float, who: str) -> Outcome:
+    async def work() -> str:
+        async with runtime_lock(lock, timeout=LOCK_WAIT_S, who=who):
+            await runtime.restart_forwarding()
+        return f"{runtime.name}: port forwarding restarted"
+
+    return await _locked(work, timeout, "bridge heal")
+
+
+async def force_cycle(runtime: ContainerRuntime, lock: Path, timeout: float, who: str) -> Outcome:
+    async def work() -> str:
+        async with runtime_lock(lock, timeout=LOCK_WAIT_S, who=who):
+            await runtime.force_cycle()
+        return f"{runtime.name}: force-cycled"
+
+    return await _locked(work, timeout, "force-cycle")
+
+
+async def heal_script(
+    command: str,
+    *,
+    lock: Path,
+    timeout: float,
+    env: Mapping[str, str],
+    who: str,
+    extra_env: Mapping[str, str],
+) -> Outcome:
+    """``sh -c COMMAND`` in its own process group, killed as a group on timeout (R21).
+
+    The script inherits the locked runtime lock: it holds the lock as long as it
+    lives, and must not take it again (TALON_RUNTIME_LOCK_HELD=1 says so).
+    """
+
+    async def work() -> Outcome:
+        async with runtime_lock(lock, timeout=LOCK_WAIT_S, who=who) as fd:
+            child_env = {
+                **env,
+                **extra_env,
+                "TALON_RUNTIME_LOCK": str(lock),
+                "TALON_RUNTIME_LOCK_HELD": "1",
+            }
+            result = await run_command(
+                ["sh", "-c", command], timeout=timeout, env=child_env, pass_fds=(fd,)
+            )
+        output = _output(result.stdout, result.stderr)
+        if result.timed_out:
+            return Outcome(TIMEOUT, f"heal script killed after {timeout:g}s", output)
+        if result.spawn_error:
+            return Outcome(FAILED, f"heal script did not start: {result.spawn_error}", output)
+        status = DONE if result.ok else FAILED
+        return Outcome(status, f"heal script exited {result.exit_code}", output)
+
+    # The lock wait and the script's own timeout both fit inside the action's bound.
+    return await _locked(work, timeout + LOCK_WAIT_S + 5.0, "heal script")
+
+
+async def restart_service(pm: ProcessManager, label: str, timeout: float) -> Outcome:
+    async def work() -> str:
+        await pm.restart(label)
+        status = await pm.inspect(label)
+        return f"{pm.name}: restarted {label} ({status.state}, pid {status.pid})"
+
+    return await bounded(work, timeout, f"restart {label}")
+
+
+async def apply_rbac_guard(
+    client: KubectlClient,
+    manifest: str,
+    timeout: float,
+    recheck: Callable[[], Awaitable[tuple[bool, str]]],
+) -> Outcome:
+    """``kubectl apply -f MANIFEST``, then the can-i checks again (F6)."""
+
+    async def work() -> Outcome:
+        result = await client.run(["apply", "-f", manifest], timeout)
+        output = _output(result.stdout, result.stderr)
+        if not result.ok:
+            raise ActionFailed(f"kubectl apply failed: {classify(result, timeout)}")
+        ok, why = await recheck()
+        if not ok:
+            return Outcome(FAILED, f"applied {manifest}, but can-i still fails: {why}", output)
+        return Outcome(DONE, f"applied {manifest}; can-i passes again: {why}", output)
+
+    return await bounded(work, timeout * 2 + 5.0, "RBAC guard")
+
+
+async def _locked(
+    work: Callable[[], Awaitable[str | Outcome]], timeout: float, what: str
+) -> Outcome:
+    async def guarded() -> str | Outcome:
+        try:
+            return await work()
+        except LockTimeout as exc:
+            return Outcome(FAILED, f"{what}: {exc}")
+
+    return await bounded(guarded, timeout, what)
+
+
+def _output(stdout: str, stderr: str) -> str:
+    parts = [f"--- stdout\n{stdout}" if stdout else "", f"--- stderr\n{stderr}" if stderr else ""]
+    return "\n".join(p for p in parts if p)

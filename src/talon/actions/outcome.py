@@ -1,0 +1,59 @@
+"""What an action came to, and the one wrapper that bounds every action."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from talon.errors import ActionFailed, AdapterUnavailable
+
+DONE, FAILED, TIMEOUT, CANCELLED, REFUSED, SKIPPED = (
+    "done",
+    "failed",
+    "timeout",
+    "cancelled",
+    "refused",
+    "skipped",
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # done | failed | timeout | cancelled | refused | skipped
+    detail: str
+    output: str = ""  # command output, kept in the incident's bundle
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == DONE
+
+
+async def bounded(
+    work: Callable[[], Awaitable[str | Outcome]], timeout: float, what: str
+) -> Outcome:
+    """Run ``work`` under ``timeout``; adapter refusals and failures become outcomes.
+
+    Cancellation (shutdown) propagates: the caller journals it (R30).
+    """
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            result = await work()
+    except TimeoutError:
+        return Outcome(TIMEOUT, f"{what} did not finish within {timeout:g}s", "", _since(started))
+    except AdapterUnavailable as exc:
+        return Outcome(REFUSED, f"{what}: {exc}", "", _since(started))
+    except ActionFailed as exc:
+        return Outcome(FAILED, f"{what}: {exc}", "", _since(started))
+    except Exception as exc:  # an adapter bug must not kill the loop
+        return Outcome(FAILED, f"{what}: {type(exc).__name__}: {exc}", "", _since(started))
+    if isinstance(result, Outcome):
+        return Outcome(result.status, result.detail, result.output, _since(started))
+    return Outcome(DONE, result, "", _since(started))
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

@@ -1,0 +1,353 @@
+"""Carry out the core's actions: journal first, run bounded, record the outcome.
+
+The order for every action: refuse a key the journal has seen (replay-safe,
+F14), write ``begin``, run under its timeout, write ``end`` with the outcome,
+keep the output in the incident's bundle. Shadow mode journals what would
+run and runs nothing but evidence capture, which only reads (the operator
+gets to see the evidence the real run would have).
+
+A heal that cannot be journalled (full disk, R31) is not run: a heal we could
+not remember is one we might fire twice. A notification still goes out,
+because a human hearing twice beats not hearing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from talon.actions import heal
+from talon.actions.agent import agent_handoff, build_prompt
+from talon.actions.notify import Message
+from talon.actions.outcome import CANCELLED, DONE, FAILED, REFUSED, SKIPPED, Outcome, bounded
+from talon.core import Action, ActionKind, CoreState
+from talon.daemon.wiring import Wiring
+from talon.evidence.bundle import Bundles
+from talon.report import CycleReport
+from talon.store import StoreError, atomic_write
+from talon.store.journal import Journal
+
+# Actions that only read: run in shadow mode too.
+OBSERVING = frozenset({ActionKind.CAPTURE_EVIDENCE})
+# Actions that change the node; they never run unjournalled.
+CHANGING = frozenset(
+    {
+        ActionKind.BRIDGE_HEAL,
+        ActionKind.FORCE_CYCLE,
+        ActionKind.HEAL_SCRIPT,
+        ActionKind.RESTART_SERVICE,
+        ActionKind.KILL_PORT_HOLDER,
+        ActionKind.APPLY_RBAC_GUARD,
+        ActionKind.AGENT_CLOUD,
+        ActionKind.AGENT_LOCAL,
+    }
+)
+# Long or remote actions run beside the loop rather than inside the cycle.
+BACKGROUND = frozenset(
+    {ActionKind.NOTIFY, ActionKind.SOS, ActionKind.AGENT_CLOUD, ActionKind.AGENT_LOCAL}
+)
+
+
+@dataclass(frozen=True)
+class CycleView:
+    """What the cycle that emitted the actions saw, for evidence and prompts."""
+
+    state: CoreState
+    report: CycleReport | None
+    history: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class Running:
+    action: Action
+    started_at: float
+    task: asyncio.Task[Outcome] | None = None
+
+
+@dataclass
+class Executor:
+    wiring: Callable[[], Wiring]
+    journal: Journal
+    bundles: Bundles
+    state_dir: Path
+    clock: Callable[[], float]
+    capture: Callable[[Action, CycleView], Awaitable[dict[str, Any]]]  # the evidence snapshot
+    on_outcome: Callable[[Action, Outcome], None]
+    shadow: bool = False
+    running: dict[str, Running] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # write errors, for /health
+
+    # bookkeeping -------------------------------------------------------
+    def _record(self, incident_id: str, kind: str, **fields: Any) -> None:
+        try:
+            self.bundles.bundle(incident_id).record(kind, self.clock(), **fields)
+        except (StoreError, ValueError) as exc:
+            self._error(f"bundle {incident_id}: {exc}")
+
+    def _error(self, message: str) -> None:
+        self.errors = [*self.errors[-9:], message]
+
+    def running_view(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [
+            {
+                "key": r.action.key,
+                "kind": r.action.kind.value,
+                "target": r.action.target,
+                "running_s": round(now - r.started_at, 1),
+            }
+            for r in self.running.values()
+        ]
+
+    # the one entry point -----------------------------------------------
+    async def run(self, action: Action, view: CycleView) -> Outcome:
+        if self.journal.seen(action.key):
+            outcome = Outcome(SKIPPED, "already in the journal: not fired again (replay-safe)")
+            self._record(action.incident_id, "note", key=action.key, detail=outcome.detail)
+            return outcome
+        now = self.clock()
+        shadow = self.shadow and action.kind not in OBSERVING
+        try:
+            self.journal.begin(action, now, shadow=shadow)
+        except StoreError as exc:
+            self._error(str(exc))
+            if action.kind in CHANGING:
+                outcome = Outcome(REFUSED, f"not run: the journal cannot be written ({exc})")
+                self.on_outcome(action, outcome)
+                return outcome
+        self._record(
+            action.incident_id,
+            "action.shadow" if shadow else "action.begin",
+            key=action.key,
+            action=action.kind.value,
+            tier=action.tier,
+            target=action.target,
+            reason=action.reason,
+        )
+        if shadow:
+            outcome = Outcome(SKIPPED, "shadow mode: decided, journalled, not executed")
+            self.on_outcome(action, outcome)
+            return outcome
+        self.running[action.key] = Running(action, now)
+        try:
+            outcome = await self._dispatch(action, view)
+        except asyncio.CancelledError:
+            self._finish(action, Outcome(CANCELLED, "cancelled: Talon is shutting down (R30)"))
+            raise
+        finally:
+            self.running.pop(action.key, None)
+        self._finish(action, outcome)
+        return outcome
+
+    def _finish(self, action: Action, outcome: Outcome) -> None:
+        if outcome.output:
+            with contextlib.suppress(StoreError, ValueError):
+                self.bundles.bundle(action.incident_id).write_output(action.key, outcome.output)
+        try:
+            self.journal.end(
+                action, self.clock(), outcome.status, outcome.detail, outcome.duration_s
+            )
+        except StoreError as exc:
+            self._error(str(exc))
+        self._record(
+            action.incident_id,
+            "action.end",
+            key=action.key,
+            action=action.kind.value,
+            outcome=outcome.status,
+            detail=outcome.detail,
+            duration_s=round(outcome.duration_s, 3),
+        )
+        self.on_outcome(action, outcome)
+
+    # dispatch ----------------------------------------------------------
+    async def _dispatch(self, action: Action, view: CycleView) -> Outcome:
+        w = self.wiring()
+        cfg = w.loaded.config
+        h = cfg.healing
+        who = f"talon {action.key}"
+        kind = action.kind
+        if kind is ActionKind.CAPTURE_EVIDENCE:
+            return await self._capture(action, view)
+        if kind is ActionKind.BRIDGE_HEAL:
+            return await heal.bridge_heal(w.ctx.runtime, w.runtime_lock, h.bridge_timeout_secs, who)
+        if kind is ActionKind.FORCE_CYCLE:
+            return await heal.force_cycle(
+                w.ctx.runtime, w.runtime_lock, h.force_cycle_timeout_secs, who
+            )
+        if kind is ActionKind.HEAL_SCRIPT:
+            return await heal.heal_script(
+                cfg.heal_script,
+                lock=w.runtime_lock,
+                timeout=cfg.heal_timeout_secs,
+                env=w.ctx.env,
+                who=who,
+                extra_env=self._action_env(action),
+            )
+        if kind is ActionKind.RESTART_SERVICE:
+            label = action.target or ""
+            return await heal.restart_service(w.ctx.process_manager, label, h.restart_timeout_secs)
+        if kind is ActionKind.APPLY_RBAC_GUARD:
+            return await self._rbac(w)
+        if kind is ActionKind.KILL_PORT_HOLDER:
+            return await bounded(lambda: _kill_port_holder(action.target), 10.0, "kill port holder")
+        if kind in (ActionKind.AGENT_CLOUD, ActionKind.AGENT_LOCAL):
+            return await self._agent(action, view, w)
+        if kind in (ActionKind.NOTIFY, ActionKind.SOS):
+            return await self._notify(action, view, w)
+        if kind is ActionKind.PERSIST_MARKER:
+            return self._marker(action)
+        return Outcome(REFUSED, f"no executor for {kind}")
+
+    def _action_env(self, action: Action) -> dict[str, str]:
+        return {
+            "TALON_INCIDENT": action.incident_id,
+            "TALON_ACTION_KEY": action.key,
+            "TALON_NODE_ID": self.wiring().loaded.identity.node_id,
+            "TALON_EVIDENCE_DIR": str(self.bundles.bundle(action.incident_id).path),
+        }
+
+    async def _capture(self, action: Action, view: CycleView) -> Outcome:
+        async def work() -> str:
+            snapshot = await self.capture(action, view)
+            path = self.bundles.bundle(action.incident_id).capture(
+                action.reason, snapshot, self.clock()
+            )
+            return f"evidence kept: {path.name}"
+
+        return await bounded(work, 60.0, f"evidence ({action.reason})")
+
+    async def _rbac(self, w: Wiring) -> Outcome:
+        manifest = w.loaded.config.healing.rbac_guard_manifest
+        client = w.cluster_client()
+        if client is None or not manifest:
+            return Outcome(REFUSED, "no k8s probe or no rbac_guard_manifest to apply")
+
+        async def recheck() -> tuple[bool, str]:
+            from talon.probes import run_cycle
+
+            probes = w.can_i_probes()
+            report = await run_cycle(probes, w.ctx, bulkheads=w.loaded.config.bulkheads)
+            bad = [r for r in report.results if not r.passed]
+            said = "; ".join(f"{r.key}: {r.message}" for r in (bad or report.results))
+            return not bad, said or "no can-i probe configured"
+
+        timeout = float(w.loaded.config.healing.rbac_timeout_secs)
+        return await heal.apply_rbac_guard(client, manifest, timeout, recheck)
+
+    async def _agent(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
+        local = action.kind is ActionKind.AGENT_LOCAL
+        command = (
+            w.loaded.config.agent.local_command if local else w.loaded.config.agent.cloud_command
+        )
+        if not command:
+            return Outcome(REFUSED, "no agent command configured")
+        bundle = self.bundles.bundle(action.incident_id)
+        incident = view.state.incident
+        prompt = build_prompt(
+            node_id=w.loaded.identity.node_id,
+            incident={
+                "id": action.incident_id,
+                "root_cause": incident and incident.root_cause and incident.root_cause.value,
+                "faults": [f.value for f in incident.faults] if incident else [],
+            },
+            failures=_failures(view.report),
+            tried=self.journal.for_incident(action.incident_id),
+            hints=action.detail,
+            bundle=bundle.path,
+            local=local,
+        )
+        return await agent_handoff(
+            command,
+            prompt=prompt,
+            prompt_path=bundle.path / f"prompt-{action.kind.value}.md",
+            timeout=w.loaded.config.agent.timeout_secs,
+            env=w.ctx.env,
+            extra_env=self._action_env(action),
+        )
+
+    async def _notify(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
+        event = "sos" if action.kind is ActionKind.SOS else "notify"
+        node = w.loaded.identity.node_id
+        state = view.state
+        body = "\n".join(
+            [
+                action.reason,
+                f"node {node}: {state.node.value} ({state.signal.value})",
+                f"incident {action.incident_id}; evidence: "
+                f"{self.bundles.bundle(action.incident_id).path}",
+            ]
+        )
+        title = f"[talon {node}] {'SOS' if event == 'sos' else 'notice'}: {action.reason[:80]}"
+        message = Message(
+            key=action.key,
+            event=event,  # type: ignore[arg-type]
+            title=title,
+            body=body,
+            node_id=node,
+            incident_id=action.incident_id,
+        )
+        deliveries = await w.notifier.send(message)
+        if not deliveries:
+            return Outcome(SKIPPED, f"no channel takes {event} messages ([[notify.channel]])")
+        said = "; ".join(
+            f"{d.channel}: {'ok' if d.ok else 'failed, retry later: ' + d.detail}"
+            for d in deliveries
+        )
+        return Outcome(DONE if any(d.ok for d in deliveries) else FAILED, said)
+
+    def _marker(self, action: Action) -> Outcome:
+        import json
+
+        record = {"at": self.clock(), "incident": action.incident_id, "why": action.reason}
+        try:
+            atomic_write(self.state_dir / "failed-recovery.json", json.dumps(record).encode())
+        except StoreError as exc:
+            return Outcome(FAILED, str(exc))
+        return Outcome(DONE, "failed-recovery marker written")
+
+
+def _failures(report: CycleReport | None) -> list[Mapping[str, Any]]:
+    if report is None:
+        return []
+    return [
+        {
+            "probe": r.key,
+            "status": r.status.value,
+            "message": r.message,
+            "paths": [p.as_dict() for p in r.paths],
+        }
+        for r in report.results
+        if r.failed
+    ]
+
+
+async def _kill_port_holder(target: str | None) -> str:
+    """Kill the orphan listener whose pid the supervisor reported, if it still is one (R22)."""
+    try:
+        pid = int(target or "")
+    except ValueError:
+        raise RuntimeError(f"no pid in the action's target {target!r}") from None
+    if pid in (os.getpid(), os.getppid(), 1):
+        raise RuntimeError(f"pid {pid} is Talon, its parent or init: refusing")
+    try:
+        proc = psutil.Process(pid)
+        listening = [c for c in proc.net_connections(kind="inet") if c.status == "LISTEN"]
+    except psutil.Error as exc:
+        return f"pid {pid} is gone already ({exc.__class__.__name__})"
+    if not listening:
+        raise RuntimeError(f"pid {pid} no longer listens: not killing a client (R22)")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.to_thread(proc.wait, 5.0)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    return f"killed orphan listener pid {pid}"

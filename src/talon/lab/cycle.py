@@ -1,0 +1,31 @@
+"""``python -m talon.lab.cycle --dir D force-cycle|restart-forwarders``: the lab's runtime tool.
+
+The lab's ContainerRuntime adapter runs these as a child process, as the
+colima adapter runs ``colima stop --force`` / ``colima start``: the action is
+then bounded, killable with its process group, and never blocks the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from talon.lab.substrate import Lab
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="talon.lab.cycle")
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--boot-delay", type=float, default=1.0)
+    parser.add_argument("what", choices=["force-cycle", "restart-forwarders"])
+    args = parser.parse_args(argv)
+    lab = Lab(args.dir)
+    if args.what == "force-cycle":
+        lab.force_cycle(args.boot_delay)
+    else:
+        lab.restart_forwarders()
+    print(f"{args.what}: done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The ``/health`` payload and its HTTP status, as a pure function of a snapshot.
+
+No I/O and no clock: the caller passes ``now`` and the times of the last
+cycle. The status code follows the signal (R32), so anything that only reads
+the code sees trouble:
+
+- 200 when the signal is ``stable`` or ``recovering``, the loop is not stale
+  and every internal task is running;
+- 503 otherwise; ``reasons`` in the payload says why.
+
+Staleness, kept simple: the loop is stale when no cycle has finished yet, or
+when the last one finished more than ``stale_after_s`` before ``now``. A
+wedged loop therefore turns the endpoint red even though the last state it
+computed was green.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from talon.core.model import CoreState, Hold, Incident, Signal
+from talon.node import NodeIdentity
+
+SCHEMA = "talon.health/v1"
+OK_SIGNALS = frozenset({Signal.STABLE, Signal.RECOVERING})
+TASK_RUNNING = "running"
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _incident(incident: Incident | None) -> dict[str, Any] | None:
+    if incident is None:
+        return None
+    return {
+        "id": incident.id,
+        "opened_at": _seconds(incident.opened_at),
+        "root_cause": None if incident.root_cause is None else incident.root_cause.value,
+        "faults": [fault.value for fault in incident.faults],
+    }
+
+
+def _hold(hold: Hold | None, now: float) -> dict[str, Any] | None:
+    if hold is None:
+        return None
+    return {
+        "reason": hold.reason.value,
+        "since": _seconds(hold.since),
+        "until": _seconds(hold.until),
+        "remaining_s": _seconds(max(0.0, hold.until - now)),
+    }
+
+
+def cycle_age(now: float, last_cycle_finished: float | None) -> float | None:
+    """Seconds since the last cycle finished; a clock that stepped back counts as 0."""
+    return None if last_cycle_finished is None else max(0.0, now - last_cycle_finished)
+
+
+def is_stale(now: float, last_cycle_finished: float | None, stale_after_s: float) -> bool:
+    age = cycle_age(now, last_cycle_finished)
+    return age is None or age > stale_after_s
+
+
+def _reasons(signal: Signal, stale: bool, tasks: Mapping[str, str]) -> list[str]:
+    """Why the status is 503, one short phrase each; empty means 200."""
+    reasons = [] if signal in OK_SIGNALS else [f"signal is {signal.value}"]
+    if stale:
+        reasons.append("no recent cycle (stale)")
+    reasons.extend(
+        f"task {name} is {status}" for name, status in tasks.items() if status != TASK_RUNNING
+    )
+    return reasons
+
+
+def health_payload(
+    *,
+    state: CoreState,
+    identity: NodeIdentity,
+    now: float,
+    last_cycle_started: float | None,
+    last_cycle_finished: float | None,
+    stale_after_s: float,
+    shadow: bool,
+    config_error: str | None,
+    tasks: Mapping[str, str],
+    running_actions: Sequence[Mapping[str, Any]],
+    version: str,
+) -> tuple[int, dict[str, Any]]:
+    """Return ``(http_status, payload)`` for ``/health``.
+
+    ``tasks`` maps an internal task's name to ``"running"`` or ``"dead: reason"``;
+    any value other than ``"running"`` counts as dead.
+    """
+    stale = is_stale(now, last_cycle_finished, stale_after_s)
+    signal = state.signal
+    reasons = _reasons(signal, stale, tasks)
+    payload: dict[str, Any] = {
+        "schema": SCHEMA,
+        "node": {
+            "node_id": identity.node_id,
+            "platform": identity.platform,
+            "arch": identity.arch,
+        },
+        "state": state.node.value,
+        "signal": signal.value,
+        "incident": _incident(state.incident),
+        "hold": _hold(state.hold, now),
+        "last_cycle": {
+            "started_at": _seconds(last_cycle_started),
+            "finished_at": _seconds(last_cycle_finished),
+            "age_s": _seconds(cycle_age(now, last_cycle_finished)),
+        },
+        "stale": stale,
+        "stale_after_s": stale_after_s,
+        "shadow": shadow,
+        "config_error": config_error,
+        "tasks": dict(tasks),
+        "running_actions": [dict(action) for action in running_actions],
+        "reasons": reasons,
+        "version": version,
+        "now": _seconds(now),
+    }
+    return (503 if reasons else 200), payload
