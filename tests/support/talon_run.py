@@ -39,6 +39,7 @@ FAST: dict[str, dict[str, Any]] = {
         "heal_script_cooldown_secs": 60,
     },
     "escalation": {"critical_threshold_secs": 3600, "agent_cooldown_secs": 5},
+    "probes": {"k8s_timeout_secs": 3},
 }
 
 

@@ -22,6 +22,7 @@ def status_json(
     identity: NodeIdentity,
     now: float,
     warnings: list[str],
+    daemon: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     incident = state.incident
     classified = {probe: (fault.value, explained) for probe, fault, explained in state.last_faults}
@@ -90,6 +91,7 @@ def status_json(
             "finished_at": report.get("finished_at"),
             "failures": failures,
         },
+        "daemon": daemon,
         "warnings": warnings,
     }
 
@@ -99,14 +101,25 @@ def run_status(as_json: bool) -> int:
     store = StateStore(identity.state_dir)
     now = time.time()
     loaded = store.load(now, quarantine=False)
-    data = status_json(
-        loaded.state, store.last_report(), identity, now, [loaded.warning] if loaded.warning else []
-    )
+    daemon = _daemon(store)
+    warnings = [loaded.warning] if loaded.warning else []
+    if daemon and daemon.get("config_error"):
+        warnings.append(f"the running daemon rejected a config change: {daemon['config_error']}")
+    data = status_json(loaded.state, store.last_report(), identity, now, warnings, daemon)
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
         _print(data)
     return EXIT[loaded.state.signal]
+
+
+def _daemon(store: StateStore) -> dict[str, Any] | None:
+    """What the running (or last) `talon run` wrote about itself."""
+    try:
+        data: dict[str, Any] = json.loads((store.dir / "daemon.json").read_bytes())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
 
 
 def _print(data: dict[str, Any]) -> None:

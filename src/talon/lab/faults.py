@@ -72,9 +72,9 @@ def service_down(lab: Lab, service: str) -> str:
 
 
 def runtime_down(lab: Lab) -> str:
-    """F4: the whole VM and its host agent are gone."""
-    lab.stop_forwarders()
+    """F4: the whole VM and its host agent are gone (the VM first, as when it crashes)."""
     lab.stop_vm()
+    lab.stop_forwarders()
     return "VM and forwarders stopped"
 
 

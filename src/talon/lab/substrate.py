@@ -345,7 +345,9 @@ def render_toml(sections: Mapping[str, Mapping[str, Any]]) -> str:
 
     def value(v: Any) -> str:
         if isinstance(v, Mapping):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
         return json.dumps(v)
 
     out = []
