@@ -10,7 +10,7 @@ class Fault(enum.StrEnum):
     SERVICE_DOWN = "service_down"  # every path of one service fails
     RUNTIME_DOWN = "runtime_down"
     RUNTIME_CRASH_LOOP = "runtime_crash_loop"  # VM uptime repeatedly under the threshold
-    CLUSTER_DOWN = "cluster_down"  # the cluster API does not answer (hard fault)
+    CLUSTER_DOWN = "cluster_down"  # the cluster API does not answer
     NODE_NOT_READY = "node_not_ready"
     RBAC_DRIFT = "rbac_drift"  # can-i denied (hard fault)
     CRASH_LOOP = "crash_loop"  # the worker exits at once, again and again
@@ -24,5 +24,9 @@ class Fault(enum.StrEnum):
 
     @property
     def hard(self) -> bool:
-        """Hard faults fail a verification at once, even inside the warmup window."""
-        return self in (Fault.CLUSTER_DOWN, Fault.RBAC_DRIFT)
+        """Hard faults fail a verification at once, even inside the warmup window.
+
+        A cluster that does not answer yet is not one of them: right after a
+        force-cycle the API server is still booting and refuses (R9).
+        """
+        return self is Fault.RBAC_DRIFT

@@ -117,6 +117,21 @@ def test_f05_restart_that_regresses_is_a_failed_recovery_with_a_hold() -> None:
     assert sim.state.node is NodeState.HOLD  # the hold is not lifted by handing over
 
 
+def test_f04_an_api_server_still_booting_in_the_warmup_is_not_a_failed_recovery() -> None:
+    """Seen in the lab: the VM is back, the API server refuses while it boots (R9)."""
+    sim = _stack()
+    for _ in range(2):
+        sim.tick(down("tcp.runtime"), *(down(s) for s in ("k8s.api", *SERVICES)))
+    assert [a.kind for a in sim.heals()] == [ActionKind.FORCE_CYCLE]
+    booting = result("k8s.api", False, ErrorKind.REFUSED)
+    sim.tick(up("tcp.runtime"), booting, *(down(s) for s in SERVICES))
+    assert sim.state.node is NodeState.VERIFYING
+    for _ in range(25):
+        sim.tick(*_green(sim))
+    assert sim.state.last_closed is not None
+    assert sim.state.last_closed.outcome == "recovered"
+
+
 def test_f06_rbac_drift_is_repaired_by_the_guard_not_a_force_cycle() -> None:
     sim = Sim(
         config(

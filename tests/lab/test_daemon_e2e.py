@@ -226,7 +226,8 @@ def test_f14_sigkill_mid_heal_never_fires_the_heal_twice(fresh: Lab, tmp_path: P
         f"sleep 4; {sys.executable} -m talon.lab.cycle --dir {fresh.dir} "
         "--boot-delay 0.2 force-cycle"
     )
-    settings = merged(FAST, {"": {"heal_script": script}})
+    # The warmup outlasts the script (R20: the durability logic is Talon's, not the script's).
+    settings = merged(FAST, {"": {"heal_script": script}, "healing": {"warmup_secs": 20}})
     with talon_run(fresh, tmp_path, settings) as run:
         faults.runtime_down(fresh)
         [begun] = run.wait_for("the heal script", lambda: run.begun("heal_script"), 40)
@@ -389,4 +390,3 @@ def _child_named(pid: int, name: str) -> int | None:
         if child.name() == name:
             return child.pid
     return None
-
