@@ -5,6 +5,7 @@ the incident bundle, /health and the log. Every daemon is stopped by its pid."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import socket
 import sys
@@ -68,7 +69,8 @@ def test_f1_split_brain_gets_a_bridge_heal_only_and_is_verified(fresh: Lab, tmp_
         status, health = run.health()
         assert (status, health["signal"], health["state"]) == (200, "stable", "healthy")
         shown = run.talon("incidents", "show", incident["id"])
-        assert "bridge_heal" in shown.stdout and "recovered" in shown.stdout
+        assert "bridge_heal" in shown.stdout
+        assert "recovered" in shown.stdout
         assert run.alive()
 
 
@@ -102,7 +104,8 @@ def test_f4_runtime_down_one_force_cycle_one_incident_one_notice(
         assert len({e["incident_id"] for e in run.begun()}) == 1  # R18: one incident
         sent = run.wait_for("two notices", lambda: _lines(messages, 2), 20)
         assert [line.split("|")[0] for line in sent] == ["notify", "notify"]
-        assert "runtime_down" in sent[0] and "lab-node" in sent[0]
+        assert "runtime_down" in sent[0]
+        assert "lab-node" in sent[0]
         assert "recovered" in sent[1]
 
 
@@ -139,7 +142,8 @@ def test_f6_rbac_drift_is_repaired_by_the_guard(fresh: Lab, tmp_path: Path) -> N
         assert incident["root_cause"] == "rbac_drift"
         assert kinds(run) == ["apply_rbac_guard"]
         [done] = run.ended("apply_rbac_guard")
-        assert done["outcome"] == "done" and "can-i passes again" in done["detail"]
+        assert done["outcome"] == "done"
+        assert "can-i passes again" in done["detail"]
 
 
 def test_f10_aof_damage_goes_to_the_agent_with_read_only_evidence(
@@ -155,7 +159,8 @@ def test_f10_aof_damage_goes_to_the_agent_with_read_only_evidence(
         state = run.state()
         assert "redis_aof_corrupt" in state["incident"]["faults"]
         assert "redis-check-aof" in prompt_copy.read_text()  # the repair hint reached it
-        assert "force_cycle" not in kinds(run) and "heal_script" not in kinds(run)
+        assert "force_cycle" not in kinds(run)
+        assert "heal_script" not in kinds(run)
         time.sleep(4)  # no blind restart loop
         assert kinds(run).count("restart_service") <= 1
         iid = state["incident"]["id"]
@@ -164,7 +169,8 @@ def test_f10_aof_damage_goes_to_the_agent_with_read_only_evidence(
             for p in (run.state_dir / "incidents" / iid / "evidence").glob("*.json")
         ]
         aof = next(s["snapshot"]["redis_aof"] for s in snapshots if "redis_aof" in s["snapshot"])
-        assert aof["valid"] is False and aof["would_fix"]["cuts"]
+        assert aof["valid"] is False
+        assert aof["would_fix"]["cuts"]
         assert aof["original"]["unchanged"] is True
         assert {p.name: _sha(p) for p in faults.aof_files(fresh)} == damaged  # R27
 
@@ -205,7 +211,9 @@ def test_f13_a_bad_services_file_keeps_the_last_good_config(fresh: Lab, tmp_path
         services.write_text(good + "\n[http.broken]\nurl = 'not a url'\n")
         run.wait_for("the error reported", lambda: run.daemon().get("config_error"), 15)
         error = run.daemon()["config_error"]
-        assert "services.toml" in error and "http.broken" in error and "url" in error
+        assert "services.toml" in error
+        assert "http.broken" in error
+        assert "url" in error
         assert run.health()[1]["config_error"] == error
         assert any(e.get("error") == error for e in run.events("config.invalid"))
         status = run.talon("status", "--json")
@@ -215,7 +223,8 @@ def test_f13_a_bad_services_file_keeps_the_last_good_config(fresh: Lab, tmp_path
         probes = {
             p["key"] for p in json.loads((run.state_dir / "last-probe.json").read_text())["probes"]
         }
-        assert "http.inngest" in probes and "http.broken" not in probes  # the last good config
+        assert "http.inngest" in probes
+        assert "http.broken" not in probes
         services.write_text(good)
         run.wait_for("the error cleared", lambda: not run.daemon().get("config_error"), 15)
         assert run.alive()
@@ -251,7 +260,8 @@ def test_f15_a_corrupt_state_file_is_kept_aside_and_talon_starts(
     state.write_text('{"node": "healthy", "counters": {"http.a')  # truncated mid-write
     with talon_run(fresh, tmp_path) as run:
         kept = list(state.parent.glob("state.json.corrupt-*"))
-        assert len(kept) == 1 and kept[0].read_text().startswith('{"node"')
+        assert len(kept) == 1
+        assert kept[0].read_text().startswith('{"node"')
         assert run.events("state.reset")
         assert run.health()[0] == 200
         assert json.loads(state.read_text())["node"] == "healthy"
@@ -281,7 +291,8 @@ def test_f16_a_dead_or_hanging_channel_never_blocks_the_others_or_the_loop(
             faults.service_down(fresh, "typesense")
             run.wait_for("the working channel", lambda: _lines(messages, 1), 30)
             [first] = run.wait_for("the notify outcome", lambda: run.ended("notify"), 20)
-            assert "refused: failed" in first["detail"] and "hanging: failed" in first["detail"]
+            assert "refused: failed" in first["detail"]
+            assert "hanging: failed" in first["detail"]
             assert "file: ok" in first["detail"]
             run.wait_for("a retry", lambda: run.events("notify.retry"), 30)
             gaps = _gaps([e["ts"] for e in run.events("cycle")])
@@ -304,8 +315,10 @@ def test_f17_network_down_goes_to_the_local_agent_without_sos(fresh: Lab, tmp_pa
     with talon_run(fresh, tmp_path, settings) as run:
         faults.network_down(fresh)
         run.wait_for("the local agent", lambda: run.ended("agent_local"), 40)
-        assert local.exists() and not cloud.exists()
-        assert not run.begun("agent_cloud") and not run.begun("sos")
+        assert local.exists()
+        assert not cloud.exists()
+        assert not run.begun("agent_cloud")
+        assert not run.begun("sos")
         assert not [k for k in kinds(run)]  # nothing local to heal
 
 
@@ -322,7 +335,8 @@ def test_shadow_mode_decides_and_journals_but_executes_nothing(fresh: Lab, tmp_p
         assert not run.begun("bridge_heal")
         assert fresh.procs.pid("fwd-redis") is None  # nothing was healed
         shown = run.talon("incidents", "show", shadowed[0]["incident_id"])
-        assert "WOULD" in shown.stdout and "bridge_heal" in shown.stdout
+        assert "WOULD" in shown.stdout
+        assert "bridge_heal" in shown.stdout
         assert "ACTED" in shown.stdout  # why it would heal: the rule that allowed it
 
 
@@ -331,7 +345,8 @@ def test_one_daemon_per_node_and_sigterm_cancels_a_running_heal(fresh: Lab, tmp_
     settings = merged(FAST, {"": {"heal_script": "sleep 300", "heal_timeout_secs": 600}})
     with talon_run(fresh, tmp_path, settings) as run:
         second = run.talon("run")
-        assert second.returncode == 3 and "already guards this node" in second.stderr
+        assert second.returncode == 3
+        assert "already guards this node" in second.stderr
         faults.runtime_down(fresh)
         run.wait_for("the heal script", lambda: run.begun("heal_script"), 40)
         sleeper = run.wait_for("its process", lambda: _child_named(run.pid, "sleep"), 10)
@@ -363,7 +378,7 @@ def _gaps(stamps: list[str]) -> list[float]:
     import datetime
 
     times = [datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
-    return [b - a for a, b in zip(times, times[1:], strict=False)] or [0.0]
+    return [b - a for a, b in itertools.pairwise(times)] or [0.0]
 
 
 def _closed_port() -> int:
@@ -372,7 +387,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _silent_listener:  # noqa: N801 - used as a context manager
+class _silent_listener:
     """Accepts connections (the kernel does) and never answers."""
 
     def __enter__(self) -> int:

@@ -19,7 +19,8 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     f3, rest = rest.split("F4:", 1)
     f4, rest = rest.split("F6:", 1)
     f6, rest = rest.split("F12:", 1)
-    f12, f17 = rest.split("F17:", 1)
+    f12, rest = rest.split("F17:", 1)
+    f17, daemon = rest.split("the daemon: `talon run`", 1)
     assert "classified split_brain on redis.redis (root cause)" in f1
     assert "would tier 1a bridge_heal → runtime" in f1
     assert "restart_service" not in f1
@@ -32,6 +33,12 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "classified service_down on http.typesense (root cause)" in f12
     assert "classified network_down on network (root cause)" in f17
     assert "would tier" not in f17
+    heal, hold = daemon.split("F5 with the daemon", 1)
+    assert "bridge_heal" in heal
+    assert "closed" in heal
+    assert "recovered" in heal
+    assert "force-cycles in this incident: 1" in hold
+    assert "signal failed recovery" in hold
     assert "lab down: stopped 12 processes" in text
     status = Lab(tmp_path / "lab").status()
     assert all(pid is None for pid in status["processes"].values())

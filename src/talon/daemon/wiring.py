@@ -52,10 +52,9 @@ class Wiring:
         probe = next((p for p in self.loaded.probes if isinstance(p, K8sProbe)), None)
         if probe is None:
             return None
-        kubeconfig = str(expand_path(probe.kubeconfig, self.ctx.env)) if probe.kubeconfig else None
-        return KubectlClient(
-            env=self.ctx.env, kubeconfig=kubeconfig, context=probe.context, server=probe.server
-        )
+        from talon.probes.k8s import client_for
+
+        return client_for(probe, self.ctx, f"https://{probe.server}" if probe.server else None)
 
     def can_i_probes(self) -> list[K8sProbe]:
         return [p for p in self.loaded.probes if isinstance(p, K8sProbe) and p.check == "can_i"]

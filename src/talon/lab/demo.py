@@ -1,8 +1,9 @@
-"""``talon demo``: the lab up, faults injected, and what Talon sees and decides, narrated.
+"""``talon demo``: the lab up, faults injected, and what Talon sees, decides and does.
 
-Until the daemon exists, Talon does not act: the demo shows the classification
-and the actions the core would emit, then lets the lab heal itself
-(``heal_all``) before the next fault.
+Part one classifies six faults and shows the actions the core would emit
+(the lab heals itself between them). Part two runs the real daemon,
+``talon run``, against the lab: F1 is healed by a bridge heal and verified,
+and F5's regressing recovery ends in a hold with no second force-cycle.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.table import Table
 from talon.config import LoadedConfig, load
 from talon.core import Action, CoreState, Report, from_config, step
 from talon.lab import faults
+from talon.lab.daemon import FAST, LabDaemon, lab_daemon, merged
 from talon.lab.substrate import Lab
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext, run_cycle
@@ -128,7 +130,45 @@ class Demo:
             c.print(f"inject: {scenario.inject(self.lab)}")
             state, actions = self.decide(scenario.ticks)
             self.narrate(state, actions)
-            c.print(f"[dim]lab: {faults.heal_all(self.lab)} (the daemon will do this itself)[/]")
+            c.print(f"[dim]lab: {faults.heal_all(self.lab)}[/]")
+        self.run_daemon()
+
+    def run_daemon(self) -> None:
+        """Part two: the real `talon run` heals F1, and holds after F5's regression."""
+        c = self.console
+        home = self.lab.dir / "demo-daemon"
+        settings = merged(FAST, {"healing": {"durability_checks": 6, "durability_window_secs": 6}})
+        c.rule("the daemon: `talon run` against the lab")
+        with lab_daemon(self.lab, home, settings) as run:
+            c.print(
+                f"talon run (pid {run.pid}) is watching; /health says {run.health()[1]['signal']}"
+            )
+            c.rule("F1 with the daemon: bridge split-brain")
+            c.print(f"inject: {faults.kill_forwarders(self.lab)}")
+            closed = run.wait_for("a verified recovery", lambda: run.closed(), 60)
+            self._timeline(run, closed[-1]["id"])
+            c.rule("F5 with the daemon: a force-cycle that regresses")
+            c.print(f"inject: {faults.arm_regress(self.lab, 3.0)}")
+            c.print(f"inject: {faults.runtime_down(self.lab)}")
+            run.wait_for("the hold", lambda: run.state().get("hold"), 90)
+            held = run.state()["incident"]["id"]
+            time.sleep(5)  # cycles go on inside the hold ...
+            self._timeline(run, held)
+            cycles = len(run.begun("force_cycle"))
+            status, health = run.health()
+            c.print(
+                f"force-cycles in this incident: {cycles} (none during the hold); /health "
+                f"answers {status}: signal [bold]{health['signal']}[/], hold "
+                f"{health['hold']['remaining_s']:.0f}s left; a human is told, evidence is kept"
+            )
+        c.print(f"[dim]lab: {faults.heal_all(self.lab)}[/]")
+
+    def _timeline(self, run: LabDaemon, incident_id: str) -> None:
+        shown = run.talon("incidents", "show", incident_id).stdout
+        interesting = ("ACTED", "BLOCKED", "STATE", "RUN", "DONE", "FAILED", "closed", "incident")
+        for line in shown.splitlines():
+            if any(word in line for word in interesting) and "capture_evidence" not in line:
+                self.console.print(f"  {escape(line)}")
 
 
 def run_demo(keep: bool, directory: Path | None, console: Console | None = None) -> Path:

@@ -79,7 +79,8 @@ async def _verdict(spec: K8sProbe, client: KubectlClient) -> tuple[bool, str, Er
     return allowed, f"can-i {what}: {'yes' if allowed else 'no'}", ErrorKind.DENIED
 
 
-def _client(spec: K8sProbe, ctx: ProbeContext, server: str | None) -> KubectlClient:
+def client_for(spec: K8sProbe, ctx: ProbeContext, server: str | None) -> KubectlClient:
+    """The cluster client a probe (or the RBAC guard, with the probe's settings) uses."""
     return KubectlClient(
         env=ctx.env, kubeconfig=spec.kubeconfig, context=spec.context, server=server
     )
@@ -89,7 +90,7 @@ async def attempt(spec: K8sProbe, ctx: ProbeContext, path: Path) -> PathOutcome:
     """One path: the same kubeconfig and credentials, the API at this path's address."""
     started = asyncio.get_running_loop().time()
     try:
-        ok, message, kind = await _verdict(spec, _client(spec, ctx, f"https://{path.target}"))
+        ok, message, kind = await _verdict(spec, client_for(spec, ctx, f"https://{path.target}"))
     except KubeError as exc:
         ok, message, kind = False, str(exc), exc.kind
     latency = (asyncio.get_running_loop().time() - started) * 1000
@@ -102,7 +103,7 @@ async def probe(spec: K8sProbe, ctx: ProbeContext) -> Observation:
         paths = plan(host, port, spec.endpoint, ctx.vm_address)
         return await resolve(paths, functools.partial(attempt, spec, ctx))
     try:
-        ok, message, kind = await _verdict(spec, _client(spec, ctx, None))
+        ok, message, kind = await _verdict(spec, client_for(spec, ctx, None))
     except KubeError as exc:
         return Observation.failure(exc.kind, str(exc))
     return (
