@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from talon.actions.outcome import DONE, FAILED, TIMEOUT, Outcome
+from talon.actions.outcome import Outcome, from_command
 from talon.adapters.command import run_command
 from talon.store.files import atomic_write
 
@@ -73,10 +73,4 @@ async def agent_handoff(
     line = command.replace("{prompt}", quoted) if "{prompt}" in command else f"{command} {quoted}"
     child_env = {**env, **extra_env, "TALON_PROMPT_FILE": str(prompt_path)}
     result = await run_command(["sh", "-c", line], timeout=timeout, env=child_env)
-    output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    if result.timed_out:
-        return Outcome(TIMEOUT, f"agent killed after {timeout:g}s", output)
-    if result.spawn_error:
-        return Outcome(FAILED, f"agent did not start: {result.spawn_error}", output)
-    status = DONE if result.ok else FAILED
-    return Outcome(status, f"agent exited {result.exit_code}: {result.first_line()}", output)
+    return from_command(result, "agent", timeout)

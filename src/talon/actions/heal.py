@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from talon.actions.outcome import DONE, FAILED, TIMEOUT, Outcome, bounded
+from talon.actions.outcome import DONE, FAILED, Outcome, bounded, command_output, from_command
 from talon.actions.runtime_lock import LockTimeout, runtime_lock
 from talon.adapters.command import run_command
 from talon.adapters.kube.kubectl import KubectlClient, classify
@@ -22,21 +22,26 @@ LOCK_WAIT_S = 60.0
 
 
 async def bridge_heal(runtime: ContainerRuntime, lock: Path, timeout: float, who: str) -> Outcome:
-    async def work() -> str:
-        async with runtime_lock(lock, timeout=LOCK_WAIT_S, who=who):
-            await runtime.restart_forwarding()
-        return f"{runtime.name}: port forwarding restarted"
-
-    return await _locked(work, timeout, "bridge heal")
+    done = f"{runtime.name}: port forwarding restarted"
+    return await _runtime_action(
+        runtime.restart_forwarding, lock, timeout, who, "bridge heal", done
+    )
 
 
 async def force_cycle(runtime: ContainerRuntime, lock: Path, timeout: float, who: str) -> Outcome:
+    done = f"{runtime.name}: force-cycled"
+    return await _runtime_action(runtime.force_cycle, lock, timeout, who, "force-cycle", done)
+
+
+async def _runtime_action(
+    call: Callable[[], Awaitable[None]], lock: Path, timeout: float, who: str, what: str, done: str
+) -> Outcome:
     async def work() -> str:
         async with runtime_lock(lock, timeout=LOCK_WAIT_S, who=who):
-            await runtime.force_cycle()
-        return f"{runtime.name}: force-cycled"
+            await call()
+        return done
 
-    return await _locked(work, timeout, "force-cycle")
+    return await _locked(work, timeout, what)
 
 
 async def heal_script(
@@ -65,13 +70,7 @@ async def heal_script(
             result = await run_command(
                 ["sh", "-c", command], timeout=timeout, env=child_env, pass_fds=(fd,)
             )
-        output = _output(result.stdout, result.stderr)
-        if result.timed_out:
-            return Outcome(TIMEOUT, f"heal script killed after {timeout:g}s", output)
-        if result.spawn_error:
-            return Outcome(FAILED, f"heal script did not start: {result.spawn_error}", output)
-        status = DONE if result.ok else FAILED
-        return Outcome(status, f"heal script exited {result.exit_code}", output)
+        return from_command(result, "heal script", timeout)
 
     # The lock wait and the script's own timeout both fit inside the action's bound.
     return await _locked(work, timeout + LOCK_WAIT_S + 5.0, "heal script")
@@ -96,7 +95,7 @@ async def apply_rbac_guard(
 
     async def work() -> Outcome:
         result = await client.run(["apply", "-f", manifest], timeout)
-        output = _output(result.stdout, result.stderr)
+        output = command_output(result)
         if not result.ok:
             raise ActionFailed(f"kubectl apply failed: {classify(result, timeout)}")
         ok, why = await recheck()
@@ -117,8 +116,3 @@ async def _locked(
             return Outcome(FAILED, f"{what}: {exc}")
 
     return await bounded(guarded, timeout, what)
-
-
-def _output(stdout: str, stderr: str) -> str:
-    parts = [f"--- stdout\n{stdout}" if stdout else "", f"--- stderr\n{stderr}" if stderr else ""]
-    return "\n".join(p for p in parts if p)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from talon.adapters.command import CommandResult
 from talon.errors import ActionFailed, AdapterUnavailable
 
 DONE, FAILED, TIMEOUT, CANCELLED, REFUSED, SKIPPED = (
@@ -53,6 +54,24 @@ async def bounded(
     if isinstance(result, Outcome):
         return Outcome(result.status, result.detail, result.output, _since(started))
     return Outcome(DONE, result, "", _since(started))
+
+
+def from_command(result: CommandResult, what: str, timeout: float) -> Outcome:
+    """A child's run as an outcome: its exit (and first line), its output for the bundle."""
+    output = command_output(result)
+    if result.timed_out:
+        return Outcome(TIMEOUT, f"{what} killed after {timeout:g}s", output)
+    if result.spawn_error:
+        return Outcome(FAILED, f"{what} did not start: {result.spawn_error}", output)
+    first = result.first_line()
+    said = f"{what} exited {result.exit_code}" + (f": {first}" if first else "")
+    return Outcome(DONE if result.ok else FAILED, said, output)
+
+
+def command_output(result: CommandResult) -> str:
+    """What a child printed, as the incident's bundle keeps it."""
+    parts = (("stdout", result.stdout), ("stderr", result.stderr))
+    return "\n".join(f"--- {name}\n{text}" for name, text in parts if text)
 
 
 def _since(started: float) -> float:

@@ -19,17 +19,7 @@ SHOW_SCHEMA = "talon.incident/v1"
 
 
 def _summary(incident: Incident, open_: bool) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "open": open_,
-        "opened_at": incident.opened_at,
-        "closed_at": incident.closed_at,
-        "outcome": incident.outcome,
-        "root_cause": incident.root_cause and incident.root_cause.value,
-        "faults": [f.value for f in incident.faults],
-        "healed": incident.healed,
-        "attempts": incident.attempts,
-    }
+    return {**incident.summary(), "open": open_}
 
 
 def _known(store: StateStore) -> dict[str, tuple[Incident, bool]]:
@@ -74,16 +64,7 @@ def incident_json(store: StateStore, bundles: Bundles, incident_id: str) -> dict
     summary = _summary(*known[incident_id]) if incident_id in known else dict(meta or {})
     timeline = bundle.timeline()
     if not timeline and incident_id in known:  # no bundle (written by an older Talon)
-        timeline = [
-            {
-                "kind": "decision",
-                "at": d.at,
-                "rule": d.rule,
-                "outcome": d.outcome,
-                "reason": d.reason,
-            }
-            for d in known[incident_id][0].trail
-        ]
+        timeline = [{"kind": "decision", **d.as_dict()} for d in known[incident_id][0].trail]
     return {
         "schema": SHOW_SCHEMA,
         "incident": summary,

@@ -60,20 +60,7 @@ def status_json(
         "node": {"node_id": identity.node_id, "platform": identity.platform, "arch": identity.arch},
         "state": state.node.value,
         "signal": state.signal.value,
-        "incident": None
-        if incident is None
-        else {
-            "id": incident.id,
-            "opened_at": incident.opened_at,
-            "root_cause": incident.root_cause and incident.root_cause.value,
-            "faults": [f.value for f in incident.faults],
-            "healed": incident.healed,
-            "attempts": incident.attempts,
-            "trail": [
-                {"at": d.at, "rule": d.rule, "outcome": d.outcome, "reason": d.reason}
-                for d in incident.trail[-10:]
-            ],
-        },
+        "incident": None if incident is None else incident.as_dict(last=10),
         "hold": None
         if state.hold is None
         else {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from talon.faults import Fault
 from talon.report import ProbeResult
@@ -103,6 +104,9 @@ class Decision:
     outcome: str  # "acted", "blocked", "noted"
     reason: str
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "rule": self.rule, "outcome": self.outcome, "reason": self.reason}
+
 
 @dataclass(frozen=True)
 class Incident:
@@ -119,6 +123,24 @@ class Incident:
     sos_severity: int = -1
     closed_at: float | None = None
     outcome: str | None = None  # recovered | resolved_without_action
+
+    def summary(self) -> dict[str, Any]:
+        """The incident as plain JSON, without its trail."""
+        return {
+            "id": self.id,
+            "opened_at": self.opened_at,
+            "closed_at": self.closed_at,
+            "outcome": self.outcome,
+            "root_cause": self.root_cause and self.root_cause.value,
+            "faults": [f.value for f in self.faults],
+            "healed": self.healed,
+            "attempts": self.attempts,
+        }
+
+    def as_dict(self, last: int | None = None) -> dict[str, Any]:
+        """``summary()`` plus the trail (its ``last`` decisions, or all of it)."""
+        trail = self.trail if last is None else self.trail[-last:]
+        return {**self.summary(), "trail": [d.as_dict() for d in trail]}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -275,29 +276,21 @@ class Executor:
         )
 
     async def _notify(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
-        event = "sos" if action.kind is ActionKind.SOS else "notify"
-        node = w.loaded.identity.node_id
         state = view.state
-        body = "\n".join(
-            [
-                action.reason,
-                f"node {node}: {state.node.value} ({state.signal.value})",
-                f"incident {action.incident_id}; evidence: "
-                f"{self.bundles.bundle(action.incident_id).path}",
-            ]
-        )
-        title = f"[talon {node}] {'SOS' if event == 'sos' else 'notice'}: {action.reason[:80]}"
-        message = Message(
+        message = Message.build(
             key=action.key,
-            event=event,  # type: ignore[arg-type]
-            title=title,
-            body=body,
-            node_id=node,
+            event="sos" if action.kind is ActionKind.SOS else "notify",
+            node_id=w.loaded.identity.node_id,
             incident_id=action.incident_id,
+            summary=action.reason[:80],
+            body=f"{action.reason}\nstate: {state.node.value} ({state.signal.value})\n"
+            f"evidence: {self.bundles.bundle(action.incident_id).path}",
         )
         deliveries = await w.notifier.send(message)
         if not deliveries:
-            return Outcome(SKIPPED, f"no channel takes {event} messages ([[notify.channel]])")
+            return Outcome(
+                SKIPPED, f"no channel takes {message.event} messages ([[notify.channel]])"
+            )
         said = "; ".join(
             f"{d.channel}: {'ok' if d.ok else 'failed, retry later: ' + d.detail}"
             for d in deliveries
@@ -305,8 +298,6 @@ class Executor:
         return Outcome(DONE if any(d.ok for d in deliveries) else FAILED, said)
 
     def _marker(self, action: Action) -> Outcome:
-        import json
-
         record = {"at": self.clock(), "incident": action.incident_id, "why": action.reason}
         try:
             atomic_write(self.state_dir / "failed-recovery.json", json.dumps(record).encode())

@@ -346,7 +346,7 @@ class Daemon:
                     bundle.record("decision", now, rule=d.rule, outcome=d.outcome, reason=d.reason)
             if before.node is not after.node:
                 bundle.record("state", now, before=before.node.value, after=after.node.value)
-            bundle.write_meta(_incident_meta(incident))
+            bundle.write_meta(incident.as_dict())
         except (StoreError, ValueError) as exc:
             self._write_error(f"bundle {incident.id}: {exc}")
         if before.node is not after.node:
@@ -559,20 +559,3 @@ class Daemon:
                 detail="[worker] is configured, but worker supervision is not built yet "
                 "(issue 6); the daemon probes and heals, it does not run the worker",
             )
-
-
-def _incident_meta(incident: Any) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "opened_at": incident.opened_at,
-        "closed_at": incident.closed_at,
-        "outcome": incident.outcome,
-        "root_cause": incident.root_cause and incident.root_cause.value,
-        "faults": [f.value for f in incident.faults],
-        "attempts": incident.attempts,
-        "healed": incident.healed,
-        "trail": [
-            {"at": d.at, "rule": d.rule, "outcome": d.outcome, "reason": d.reason}
-            for d in incident.trail
-        ],
-    }
