@@ -274,3 +274,25 @@ def test_f01_a_split_brain_of_the_cluster_api_explains_no_service_split_brain() 
     roots = {(p, f) for p, f, explained in sim.state.last_faults if not explained}
     assert roots == {("k8s.api", Fault.SPLIT_BRAIN), ("redis.redis", Fault.SPLIT_BRAIN)}
     assert [(a.kind, a.target) for a in sim.heals()] == [(ActionKind.BRIDGE_HEAL, "runtime")]
+
+
+def test_f11_a_crash_loop_found_during_a_failed_recovery_hold_becomes_the_hold_reason() -> None:
+    """The regression can win the race against the second short boot (seen in CI): the
+    hold still ends up explained as the crash loop, and still holds force-cycles."""
+    sim = _stack()
+    for _ in range(2):
+        sim.tick(down("tcp.runtime"), *(down(s) for s in ("k8s.api", *SERVICES)))
+    for i in range(13):  # one long boot, green past the warmup
+        sim.tick(*_green(sim), facts=Facts(runtime_uptime_s=500.0 + 10 * i))
+    sim.tick(down("tcp.runtime"), *(down(s) for s in ("k8s.api", *SERVICES)))
+    assert sim.state.hold is not None
+    assert sim.state.hold.reason is Fault.FAILED_RECOVERY
+    until = sim.state.hold.until
+    for uptime in [5.0, 15.0, 5.0, 15.0, 5.0, 15.0]:
+        sim.tick(*_green(sim), facts=Facts(runtime_uptime_s=uptime))
+    assert sim.state.hold.reason is Fault.RUNTIME_CRASH_LOOP
+    assert sim.state.hold.until >= until  # never shortened
+    assert sim.state.signal is Signal.DEGRADED_HOLD
+    assert sim.state.incident is not None
+    assert {Fault.FAILED_RECOVERY, Fault.RUNTIME_CRASH_LOOP} <= set(sim.state.incident.faults)
+    assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1

@@ -190,6 +190,7 @@ def test_f11_vm_crash_loop_holds_force_cycles(fresh: Lab, tmp_path: Path) -> Non
         time.sleep(5)
         assert len(run.begun("force_cycle")) == cycles  # on hold: no more force-cycles
         assert run.health()[1]["signal"] == "degraded hold"
+        assert "runtime_crash_loop" in run.state()["incident"]["faults"]
 
 
 def test_f12_a_hung_target_costs_one_timeout_not_the_cycle(fresh: Lab, tmp_path: Path) -> None:

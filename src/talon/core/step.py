@@ -254,19 +254,32 @@ def _trouble(c: _Cycle, found: Assessment) -> None:
     _record(c, roots)
     if not held:
         c.state = replace(c.state, node=NodeState.FAILED)
-    if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in roots) and not held:
-        h = c.config.healing
-        c.state = replace(
-            c.state,
-            node=NodeState.HOLD,
-            hold=Hold(c.now, c.now + h.hold_secs, Fault.RUNTIME_CRASH_LOOP),
-        )
-        c.note("hold", "acted", "runtime crash loop: force-cycles on hold (F11)")
+    if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in roots):
+        _hold_for_crash_loop(c)
     c.evidence("failure detected", once=True)
     healed = _heal(c, roots)
     if not healed:
         _escalate(c, roots)
     _maybe_sos(c)
+
+
+def _hold_for_crash_loop(c: _Cycle) -> None:
+    """Hold force-cycles (F11). A failed-recovery hold that is already running takes the
+    crash loop as its reason, the better explanation, and is never shortened by it."""
+    hold = c.state.hold
+    if hold is not None and hold.reason is Fault.RUNTIME_CRASH_LOOP:
+        return
+    until = c.now + c.config.healing.hold_secs
+    if hold is None:
+        c.state = replace(
+            c.state, node=NodeState.HOLD, hold=Hold(c.now, until, Fault.RUNTIME_CRASH_LOOP)
+        )
+        c.note("hold", "acted", "runtime crash loop: force-cycles on hold (F11)")
+        return
+    c.state = replace(
+        c.state, hold=Hold(hold.since, max(hold.until, until), Fault.RUNTIME_CRASH_LOOP)
+    )
+    c.note("hold", "acted", f"runtime crash loop: the {hold.reason} hold is now a crash-loop hold")
 
 
 def _record(c: _Cycle, roots: tuple[Finding, ...]) -> None:
