@@ -39,6 +39,16 @@ class WorkerConfig(Section):
     external_launchd_label: str = Field(
         "", description="Label of an external supervisor of the worker; if loaded, defer to it."
     )
+    external_label: str = Field(
+        "",
+        description="Talon-only: the same, in whatever process manager is configured (a "
+        "launchd label, a systemd unit, a supervisord program); either key works.",
+    )
+    stable_secs: Seconds = Field(
+        10,
+        description="Talon-only: a run this long counts as a good start; it resets the crash "
+        "backoff and the quick-exit count.",
+    )
     port: Port = Field(3111, description="Port the worker listens on.")
     health_endpoint: str = Field("/api/inngest", description="GET path of the health check.")
     sync_endpoint: str = Field("/api/inngest", description="PUT path called after a start.")
@@ -51,6 +61,11 @@ class WorkerConfig(Section):
     restart_backoff_max_secs: Seconds = 30
     startup_sync_delay_secs: Annotated[int, Field(ge=0, le=3600)] = 5
     http_timeout_secs: Seconds = 5
+
+    @property
+    def external(self) -> str:
+        """The external supervisor's label, whichever key named it."""
+        return self.external_label or self.external_launchd_label
 
     @field_validator("health_endpoint", "sync_endpoint")
     @classmethod
@@ -106,10 +121,25 @@ class HealthConfig(Section):
 class RuntimeConfig(Section):
     """Talon-only: which container-runtime adapter discovers the VM address."""
 
-    kind: Literal["null", "static", "lab"] = Field(
-        "null", description="null: no VM; static: a VM at vm_address; lab: the lab at lab_dir."
+    kind: str = Field(
+        "null",
+        description="null: no VM; static: a VM at vm_address; lab: the lab at lab_dir; or a "
+        "platform adapter (see `talon validate` for the list): a VM runtime with a profile, a "
+        "native engine on its socket, or a remote host over ssh.",
     )
     vm_address: str | None = Field(None, description="VM address for kind = 'static'.")
+    profile: str = Field(
+        "default", description="The VM runtime's profile or instance name (force-cycle, shell)."
+    )
+    socket: str = Field(
+        "",
+        description="The container engine's API socket (unix path); default: the adapter's "
+        "conventional one, or DOCKER_HOST.",
+    )
+    remote_host: str = Field("", description="ssh destination for kind = 'remote'.")
+    ssh_options: list[str] = Field(
+        default_factory=list, description="Extra ssh arguments for kind = 'remote'."
+    )
     lab_dir: str | None = Field(None, description="The lab directory for kind = 'lab'.")
     lock_file: str = Field(
         "",
@@ -117,8 +147,19 @@ class RuntimeConfig(Section):
         "get its path as TALON_RUNTIME_LOCK. Default: runtime.lock in the state directory.",
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from talon.adapters.runtime.kinds import RUNTIME_KINDS
+
+        if value not in RUNTIME_KINDS:
+            raise ValueError(f"must be one of {', '.join(RUNTIME_KINDS)}, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _static_needs_address(self) -> RuntimeConfig:
+        if self.kind == "remote" and not self.remote_host:
+            raise ValueError("kind = 'remote' needs remote_host = \"HOST\" (an ssh destination)")
         if self.kind == "static" and not self.vm_address:
             raise ValueError("kind = 'static' needs vm_address = \"ADDRESS\"")
         if self.kind == "lab" and not self.lab_dir:
@@ -131,9 +172,36 @@ class RuntimeConfig(Section):
 class ProcessManagerConfig(Section):
     """Talon-only: the process manager that owns host services."""
 
-    kind: Literal["null", "lab"] = Field(
-        "null", description="null: none; lab: the lab's VM services ([runtime] lab_dir)."
+    kind: Literal["auto", "null", "lab", "launchd", "systemd", "supervisord"] = Field(
+        "auto",
+        description="auto: detected (launchd on macOS, systemd where it runs, supervisord "
+        "when supervisord_url is set, else null); lab: the lab's VM services.",
     )
+    systemd_scope: Literal["auto", "user", "system"] = Field(
+        "auto", description="systemd: where units live; auto looks in both (R24)."
+    )
+    launchd_domain: Literal["auto", "gui", "system"] = Field(
+        "auto", description="launchd: gui/UID or system; auto looks in both (R24)."
+    )
+    supervisord_url: str = Field(
+        "",
+        description="supervisord's XML-RPC endpoint: unix:///path/to/supervisor.sock or "
+        "http://127.0.0.1:9001.",
+    )
+    supervisord_conf_dir: str = Field(
+        "",
+        description="A directory supervisord [include]s; `talon install` and enable write a "
+        "program section there.",
+    )
+    timeout_secs: Seconds = Field(10, description="Bound of every process-manager call.")
+
+    @model_validator(mode="after")
+    def _supervisord_needs_url(self) -> ProcessManagerConfig:
+        if self.kind == "supervisord" and not self.supervisord_url:
+            raise ValueError(
+                "kind = 'supervisord' needs supervisord_url = \"unix:///PATH/supervisor.sock\""
+            )
+        return self
 
 
 class ExecConfig(Section):

@@ -211,6 +211,11 @@ class ScriptProbe(ProbeBase):
     command: NonBlank = Field(
         description="Run with `sh -c`; exit 0 ok, 1 warning, 2 critical, 3 unknown."
     )
+    in_vm: bool = Field(
+        False,
+        description="Run inside the VM through the runtime's shell (a VM-side witness); the "
+        "script is passed as one word (R6).",
+    )
 
 
 class ServiceProbe(ProbeBase):

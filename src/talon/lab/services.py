@@ -2,7 +2,7 @@
 
 Stands in for launchd/systemd/supervisord in the lab (those come with the
 platform adapters): ``restart("redis")`` restarts the VM's real redis-server,
-as a pod delete or ``launchctl kickstart -k`` would.
+as a pod delete or a process manager's restart would.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import fnmatch
 from pathlib import Path
 
-from talon.adapters.process.base import ServiceSpec, ServiceState, ServiceStatus
+from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.errors import AdapterUnavailable
 from talon.lab.substrate import VM_PROCESSES, Lab, LabError
 
@@ -46,6 +46,9 @@ class LabProcessManager:
 
     async def stop(self, label: str) -> None:
         await asyncio.to_thread(self.lab.procs.stop, f"vm-{label}")
+
+    def service_file(self, spec: ServiceSpec) -> ServiceFile:
+        raise AdapterUnavailable("the lab's services are defined by the lab, not installed")
 
     async def enable(self, label: str, spec: ServiceSpec) -> None:
         raise AdapterUnavailable("the lab's services are defined by the lab, not installed")

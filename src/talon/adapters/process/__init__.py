@@ -1,6 +1,19 @@
-"""ProcessManager adapters: launchd, systemd, supervisord (later issues) and null."""
+"""ProcessManager adapters: launchd, systemd, supervisord, null (and the lab's)."""
 
-from talon.adapters.process.base import ProcessManager, ServiceSpec, ServiceState, ServiceStatus
+from talon.adapters.process.base import (
+    ProcessManager,
+    ServiceFile,
+    ServiceSpec,
+    ServiceState,
+    ServiceStatus,
+)
 from talon.adapters.process.null import NullProcessManager
 
-__all__ = ["NullProcessManager", "ProcessManager", "ServiceSpec", "ServiceState", "ServiceStatus"]
+__all__ = [
+    "NullProcessManager",
+    "ProcessManager",
+    "ServiceFile",
+    "ServiceSpec",
+    "ServiceState",
+    "ServiceStatus",
+]

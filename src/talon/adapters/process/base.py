@@ -1,14 +1,17 @@
 """The ProcessManager port: the host's service manager, whatever it is.
 
-launchd, systemd and supervisord implement it in later issues; the core and
-the probes only ever see this interface. Every method has a timeout inside the
-adapter and raises ``AdapterUnavailable`` when its tool is missing or denies.
+launchd, systemd and supervisord implement it; the core and the probes only
+ever see this interface. ``inspect`` looks in every domain the manager has
+(gui/UID and system, user and system) and says which one it found (R24).
+Every method has a timeout inside the adapter and raises ``AdapterUnavailable``
+when its tool is missing or denies.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
@@ -39,6 +42,16 @@ class ServiceSpec:
     env: dict[str, str] = field(default_factory=dict)
     stdout_path: str | None = None
     stderr_path: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFile:
+    """The file ``enable`` writes for a spec (a plist, a unit, a program section)."""
+
+    path: Path
+    text: str
+    domain: str  # where it is loaded: gui/501, system, user, a supervisord URL ...
 
 
 class ProcessManager(Protocol):
@@ -52,6 +65,14 @@ class ProcessManager(Protocol):
 
     async def stop(self, label: str) -> None: ...
 
-    async def enable(self, label: str, spec: ServiceSpec) -> None: ...
+    def service_file(self, spec: ServiceSpec) -> ServiceFile:
+        """What ``enable(spec.label, spec)`` would write, without writing it (``--print``)."""
+        ...
 
-    async def disable(self, label: str) -> None: ...
+    async def enable(self, label: str, spec: ServiceSpec) -> None:
+        """Write ``service_file(spec)``, load it, and start it now and at boot."""
+        ...
+
+    async def disable(self, label: str) -> None:
+        """Stop it, unload it, and remove the file ``enable`` wrote."""
+        ...

@@ -5,7 +5,7 @@ It knows nothing and says so: inspect answers ``unknown``, every change raises.
 
 from __future__ import annotations
 
-from talon.adapters.process.base import ServiceSpec, ServiceState, ServiceStatus
+from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.errors import AdapterUnavailable
 
 
@@ -27,6 +27,12 @@ class NullProcessManager:
 
     async def stop(self, label: str) -> None:
         raise AdapterUnavailable(f"cannot stop {label!r}: no process manager is configured")
+
+    def service_file(self, spec: ServiceSpec) -> ServiceFile:
+        raise AdapterUnavailable(
+            f"cannot install {spec.label!r}: no process manager was configured or detected "
+            "(set [process_manager] kind)"
+        )
 
     async def enable(self, label: str, spec: ServiceSpec) -> None:
         raise AdapterUnavailable(f"cannot enable {label!r}: no process manager is configured")
