@@ -120,15 +120,23 @@ def status(as_json: bool) -> None:
     is_flag=True,
     help="Decide and journal everything, execute nothing: see what Talon would do.",
 )
-@click.option("--worker-only", is_flag=True, help="Only supervise the worker (issue 6).")
-@click.option("--no-worker", is_flag=True, help="Probe and heal; leave the worker alone.")
+@click.option(
+    "--worker-only",
+    is_flag=True,
+    help="Only supervise the worker (no probes); pairs with a --no-worker instance.",
+)
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Probe and heal; a --worker-only instance (or nobody) runs the worker.",
+)
 @click.pass_obj
 def run(opts: Options, shadow: bool, worker_only: bool, no_worker: bool) -> None:
     """The daemon: probe, decide, heal, verify, keep the evidence, tell a human.
 
     Stops cleanly on SIGTERM or SIGINT; reloads the configuration on SIGHUP and
     when either file changes (an invalid file keeps the last good one running).
-    Exit 3: another `talon run` already guards this node.
+    Exit 3: another `talon run` already guards this node (or supervises its worker).
     """
     from talon.cli.run import run_daemon
 

@@ -15,18 +15,20 @@ def run_daemon(loaded: LoadedConfig, *, shadow: bool, worker_only: bool, no_work
     from talon.daemon.lock import AlreadyRunning
     from talon.daemon.loop import Daemon
 
-    if worker_only:
+    if worker_only and no_worker:
+        click.echo("error: --worker-only and --no-worker exclude each other", err=True)
+        return 2
+    if worker_only and (loaded.config.worker is None or not loaded.config.worker.command):
         click.echo(
-            "error: --worker-only needs the worker supervisor, which is not built yet "
-            "(issue 6); run `talon run --no-worker` to probe and heal without it",
+            f"error: --worker-only needs a [worker] section with a command in {loaded.config_path}",
             err=True,
         )
         return 2
-    del no_worker  # the daemon does not supervise the worker yet: --no-worker is what it does
     daemon = Daemon(
         loaded,
         config_path=loaded.config_path,
         shadow=shadow,
+        worker="worker-only" if worker_only else "no-worker" if no_worker else "both",
     )
     try:
         return asyncio.run(daemon.run())

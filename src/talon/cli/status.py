@@ -93,6 +93,7 @@ def run_status(as_json: bool) -> int:
     if daemon and daemon.get("config_error"):
         warnings.append(f"the running daemon rejected a config change: {daemon['config_error']}")
     data = status_json(loaded.state, store.last_report(), identity, now, warnings, daemon)
+    data["worker"] = (daemon or {}).get("worker") or _worker_only(store)
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -107,6 +108,48 @@ def _daemon(store: StateStore) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return data
+
+
+def _worker_only(store: StateStore) -> dict[str, Any] | None:
+    """The status a running ``talon run --worker-only`` keeps, when no full daemon reports it."""
+    from talon.daemon.lock import is_held
+
+    if not is_held(store.dir / "worker.lock"):
+        return None
+    try:
+        data: dict[str, Any] = json.loads((store.dir / "worker.json").read_bytes())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return {"supervised_by": "a --worker-only instance", **data}
+
+
+def worker_line(worker: dict[str, Any]) -> str:
+    """One line on the worker: who owns it, its state, and why when it is not running."""
+    state = worker.get("state")
+    if state == "deferring":
+        owner = worker.get("owner") or {}
+        where = f" in {owner['domain']}" if owner.get("domain") else ""
+        pid = f", pid {owner['pid']}" if owner.get("pid") else ""
+        return (
+            f"worker: not supervised by Talon — {owner.get('manager')} owns "
+            f"{owner.get('label')!r}{where} ({owner.get('state')}{pid}); single owner (R23)"
+        )
+    if state == "not supervised":
+        return f"worker: not supervised ({worker.get('why')})"
+    parts = [f"worker: {state}"]
+    if worker.get("pid"):
+        parts.append(f"pid {worker['pid']}")
+    if worker.get("quick_exits"):
+        parts.append(f"{worker['quick_exits']} quick exits in a row")
+    if worker.get("next_start_in_s") is not None:
+        parts.append(f"next start in {worker['next_start_in_s']:.1f}s")
+    if (blocked := worker.get("blocked_by")) is not None:
+        parts.append(f"port {worker.get('port')} held: {blocked.get('why')}")
+    if worker.get("owner_error"):
+        parts.append(f"owner check: {worker['owner_error']}")
+    if worker.get("supervised_by") and worker["supervised_by"] != "this instance":
+        parts.append(f"by {worker['supervised_by']}")
+    return ", ".join(parts)
 
 
 def _print(data: dict[str, Any]) -> None:
@@ -138,6 +181,8 @@ def _print(data: dict[str, Any]) -> None:
         console.print(table)
     elif cycle is None:
         console.print("no cycle recorded yet")
+    if (worker := data.get("worker")) is not None:
+        console.print(escape(worker_line(worker)))
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 

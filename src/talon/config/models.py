@@ -150,6 +150,8 @@ class RuntimeConfig(Section):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
+        if value in ("null", "static", "lab"):
+            return value  # the built-in kinds: no need to load the platform registry
         from talon.adapters.runtime.kinds import RUNTIME_KINDS
 
         if value not in RUNTIME_KINDS:

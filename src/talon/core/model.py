@@ -39,7 +39,6 @@ class ActionKind(enum.StrEnum):
     FORCE_CYCLE = "force_cycle"  # tier 1b: stop and start the runtime
     HEAL_SCRIPT = "heal_script"  # tier 1b
     RESTART_SERVICE = "restart_service"  # tier 1c
-    KILL_PORT_HOLDER = "kill_port_holder"  # tier 1c: the orphan on the worker's port
     APPLY_RBAC_GUARD = "apply_rbac_guard"  # tier 1d
     AGENT_CLOUD = "agent_cloud"  # tier 2
     AGENT_LOCAL = "agent_local"  # tier 3
@@ -54,7 +53,6 @@ TIERS = {
     ActionKind.FORCE_CYCLE: "1b",
     ActionKind.HEAL_SCRIPT: "1b",
     ActionKind.RESTART_SERVICE: "1c",
-    ActionKind.KILL_PORT_HOLDER: "1c",
     ActionKind.APPLY_RBAC_GUARD: "1d",
     ActionKind.AGENT_CLOUD: "2",
     ActionKind.AGENT_LOCAL: "3",
@@ -84,7 +82,7 @@ class Facts:
 
     runtime_uptime_s: float | None = None
     worker_quick_exits: int = 0  # consecutive exits right after start (from the supervisor)
-    port_holder_pid: int | None = None  # an orphan listening on the worker's port
+    port_holder_pid: int | None = None  # holds the worker's port; the supervisor may not kill it
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ REPAIR_HINTS = {
     ),
     Fault.RUNTIME_CRASH_LOOP: "the VM keeps dying soon after boot; force-cycles are on hold.",
     Fault.CRASH_LOOP: "the worker exits right after start; see its stderr log.",
+    Fault.PORT_CONFLICT: (
+        "a process that is not an orphan holds the worker's port, so the supervisor will not "
+        "kill it (R22); stop it through whoever runs it."
+    ),
     Fault.NETWORK_DOWN: "every remote target is unreachable while local ones answer.",
 }
 
@@ -34,15 +38,13 @@ def heal_for(finding: Finding, config: CoreConfig) -> ActionKind | None:
         return ActionKind.BRIDGE_HEAL
     if fault is Fault.SERVICE_DOWN:
         return ActionKind.RESTART_SERVICE
-    if fault is Fault.PORT_CONFLICT:
-        return ActionKind.KILL_PORT_HOLDER
     if fault is Fault.RBAC_DRIFT:
         return ActionKind.APPLY_RBAC_GUARD if config.healing.rbac_guard_manifest else None
     if fault is Fault.RUNTIME_DOWN:
         return ActionKind.HEAL_SCRIPT if config.heal_script else ActionKind.FORCE_CYCLE
     if fault in (Fault.CLUSTER_DOWN, Fault.NODE_NOT_READY):
         return ActionKind.HEAL_SCRIPT if config.heal_script else None
-    return None  # aof damage, crash loops, network, host and app faults: escalate or tell
+    return None  # aof damage, crash loops, port conflicts, network, host, app: escalate or tell
 
 
 def cooldown(kind: ActionKind, config: CoreConfig) -> float:
@@ -52,7 +54,6 @@ def cooldown(kind: ActionKind, config: CoreConfig) -> float:
         ActionKind.FORCE_CYCLE: h.force_cycle_cooldown_secs,
         ActionKind.HEAL_SCRIPT: h.heal_script_cooldown_secs,
         ActionKind.RESTART_SERVICE: h.restart_cooldown_secs,
-        ActionKind.KILL_PORT_HOLDER: h.restart_cooldown_secs,
         ActionKind.APPLY_RBAC_GUARD: h.rbac_cooldown_secs,
         ActionKind.AGENT_CLOUD: config.agent_cooldown_secs,
         ActionKind.AGENT_LOCAL: config.agent_cooldown_secs,

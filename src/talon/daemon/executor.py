@@ -16,14 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from talon.actions import heal
 from talon.actions.agent import agent_handoff, build_prompt
@@ -45,7 +41,6 @@ CHANGING = frozenset(
         ActionKind.FORCE_CYCLE,
         ActionKind.HEAL_SCRIPT,
         ActionKind.RESTART_SERVICE,
-        ActionKind.KILL_PORT_HOLDER,
         ActionKind.APPLY_RBAC_GUARD,
         ActionKind.AGENT_CLOUD,
         ActionKind.AGENT_LOCAL,
@@ -198,8 +193,6 @@ class Executor:
             return await heal.restart_service(w.ctx.process_manager, label, h.restart_timeout_secs)
         if kind is ActionKind.APPLY_RBAC_GUARD:
             return await self._rbac(w)
-        if kind is ActionKind.KILL_PORT_HOLDER:
-            return await bounded(lambda: _kill_port_holder(action.target), 10.0, "kill port holder")
         if kind in (ActionKind.AGENT_CLOUD, ActionKind.AGENT_LOCAL):
             return await self._agent(action, view, w)
         if kind in (ActionKind.NOTIFY, ActionKind.SOS):
@@ -319,26 +312,3 @@ def _failures(report: CycleReport | None) -> list[Mapping[str, Any]]:
         for r in report.results
         if r.failed
     ]
-
-
-async def _kill_port_holder(target: str | None) -> str:
-    """Kill the orphan listener whose pid the supervisor reported, if it still is one (R22)."""
-    try:
-        pid = int(target or "")
-    except ValueError:
-        raise RuntimeError(f"no pid in the action's target {target!r}") from None
-    if pid in (os.getpid(), os.getppid(), 1):
-        raise RuntimeError(f"pid {pid} is Talon, its parent or init: refusing")
-    try:
-        proc = psutil.Process(pid)
-        listening = [c for c in proc.net_connections(kind="inet") if c.status == "LISTEN"]
-    except psutil.Error as exc:
-        return f"pid {pid} is gone already ({exc.__class__.__name__})"
-    if not listening:
-        raise RuntimeError(f"pid {pid} no longer listens: not killing a client (R22)")
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.to_thread(proc.wait, 5.0)
-    except psutil.TimeoutExpired:
-        proc.kill()
-    return f"killed orphan listener pid {pid}"

@@ -12,8 +12,9 @@ class AlreadyRunning(Exception):
 
 
 class InstanceLock:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "guards this node") -> None:
         self.path = path
+        self.what = what
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -25,7 +26,7 @@ class InstanceLock:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise AlreadyRunning(
-                f"another `talon run` (pid {holder}) already guards this node: it holds "
+                f"another `talon run` (pid {holder}) already {self.what}: it holds "
                 f"{self.path}. Stop it first, or give this one its own TALON_STATE_DIR."
             ) from None
         os.ftruncate(fd, 0)
@@ -36,3 +37,18 @@ class InstanceLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def is_held(path: Path) -> bool:
+    """Does some process hold this lock now? (Never blocks; takes and drops it if free.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -37,6 +37,7 @@ from talon.daemon.executor import BACKGROUND, CycleView, Executor
 from talon.daemon.lock import InstanceLock
 from talon.daemon.tasks import TaskSupervisor
 from talon.daemon.wiring import Wiring
+from talon.daemon.worker_link import WorkerLink
 from talon.errors import ConfigError
 from talon.evidence.bundle import Bundles
 from talon.probes import run_cycle
@@ -58,18 +59,27 @@ class Daemon:
         config_path: Path,
         allow_insecure: bool = False,
         shadow: bool = False,
+        worker: str = "both",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config_path = config_path
         self.allow_insecure = allow_insecure
         self.shadow = shadow
+        self.mode = worker  # both | no-worker | worker-only
         self.clock = clock
         self.identity = loaded.identity
         self.state_dir = loaded.identity.state_dir
         self.store = StateStore(self.state_dir)
         self.journal = Journal(self.store.journal_path)
         self.bundles = Bundles(self.state_dir / "incidents", self._known_secrets)
-        self.lock = InstanceLock(self.state_dir / "talon.lock")
+        # The watchdog and the worker supervisor each have one owner per node, so a
+        # `--no-worker` and a `--worker-only` instance can run side by side.
+        self.locks = []
+        if worker != "worker-only":
+            self.locks.append(InstanceLock(self.state_dir / "talon.lock"))
+        if worker != "no-worker" and loaded.config.worker is not None:
+            self.locks.append(InstanceLock(self.state_dir / "worker.lock", "supervises the worker"))
+        self.worker = WorkerLink(self.state_dir / "worker.json", supervise=worker != "no-worker")
         self._first = loaded
         self.w: Wiring  # built in run(), inside the loop
         self.state = CoreState()
@@ -82,6 +92,7 @@ class Daemon:
         self._pending: LoadedConfig | None = None
         self._state_mtime: int | None = None
         self._stopping = False
+        self.stop_signal = signal.SIGTERM
         self._wake = asyncio.Event()
         self._reload_now = asyncio.Event()
         self._cycle_task: asyncio.Task[None] | None = None
@@ -123,11 +134,15 @@ class Daemon:
 
     # ----------------------------------------------------------------- run
     async def run(self) -> int:
-        self.lock.acquire()
+        taken = []
         try:
+            for lock in self.locks:
+                lock.acquire()
+                taken.append(lock)
             return await self._run()
         finally:
-            self.lock.release()
+            for lock in taken:
+                lock.release()
 
     async def _run(self) -> int:
         from talon.web.metrics import TalonMetrics
@@ -150,21 +165,33 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_now.set)
-        self._warn_worker()
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.log.info(
             "daemon.start",
             pid=os.getpid(),
+            mode=self.mode,
             shadow=self.shadow,
             probes=len(self.w.loaded.probes),
             state=self.state.node.value,
             config=str(self.config_path),
         )
-        if self.w.loaded.config.health.enabled:
+        if self.worker.start(self.w, self.journal, self.log, self.identity.log_dir, self.clock):
+            self.tasks.start("worker", self.worker.run)
+        elif self.w.loaded.config.worker is not None:
+            self.log.info("worker.not_supervised", why=self.worker.why_not)
+        watchdog = self.mode != "worker-only"
+        if watchdog and self.w.loaded.config.health.enabled:
             self.tasks.start("web", self._serve_web)
         self.tasks.start("config-watch", self._watch_config)
-        self.tasks.start("notify-retry", self._retry_notifications)
+        if watchdog:
+            self.tasks.start("notify-retry", self._retry_notifications)
         try:
+            if not watchdog:  # only the worker: wait for a signal
+                self._wake.clear()
+                while not self._stopping:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    await self._apply_pending()
             await self._run_queued()
             while not self._stopping:
                 self._cycle_task = asyncio.create_task(self._cycle())
@@ -184,10 +211,15 @@ class Daemon:
         wiring = getattr(self, "w", None)
         return wiring.secrets.known_values() if wiring is not None else set()
 
+    def _on_sighup(self) -> None:
+        self._reload_now.set()
+        self.worker.forward(signal.SIGHUP)
+
     def stop(self, why: str = "stop") -> None:
         if self._stopping:
             return
         self._stopping = True
+        self.stop_signal = signal.SIGINT if why == "SIGINT" else signal.SIGTERM
         self.log.info("daemon.stopping", signal=why)
         self._wake.set()
         if self._cycle_task is not None and not self._cycle_task.done():
@@ -199,10 +231,13 @@ class Daemon:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.worker.shutdown(self.stop_signal)  # drained before its task is cancelled
         await self.tasks.stop()
-        self._persist(None, None)
+        if self.mode != "worker-only":
+            self._persist(None, None)
         await self.w.aclose()
-        self._write_status()
+        if self.mode != "worker-only":
+            self._write_status()
         self.log.info("daemon.stop", state=self.state.node.value)
 
     async def _sleep(self) -> None:
@@ -228,8 +263,13 @@ class Daemon:
         await self._pickup_external_state()
         w = self.w
         self.cycle_started = self.clock()
+        self.worker.poke()  # the single-owner check runs every cycle (R23)
         report = await run_cycle(w.loaded.probes, w.ctx, bulkheads=w.loaded.config.bulkheads)
-        facts = Facts(runtime_uptime_s=await self._uptime())
+        facts = Facts(
+            runtime_uptime_s=await self._uptime(),
+            worker_quick_exits=self.worker.quick_exits(self.clock()),
+            port_holder_pid=self.worker.port_holder_pid(self.clock()),
+        )
         before = self.state
         now = report.finished_at
         after, actions = step(before, Report(report.results, facts), now, w.core)
@@ -471,6 +511,8 @@ class Daemon:
             "running_actions": self.executor.running_view(),
             "notify_pending": len(self.w.notifier.pending()),
             "stopped": self._stopping,
+            "mode": self.mode,
+            "worker": self.worker.view(self.clock()),
         }
         try:
             atomic_write(self.state_dir / "daemon.json", json.dumps(data, indent=2).encode())
@@ -537,6 +579,7 @@ class Daemon:
         self.config_error = None
         self.metrics.set_config_error(False)
         self._pending = loaded
+        self._wake.set()  # the worker-only loop applies it at once
         self.log.info("config.reloaded", why=why, probes=len(loaded.probes))
         self._write_status()
 
@@ -546,16 +589,9 @@ class Daemon:
         loaded, self._pending = self._pending, None
         old = self.w
         self.w = Wiring.build(loaded, self.state_dir)
+        self.worker.reconfigure(self.w)
         if loaded.config.log != old.loaded.config.log:
             self._setup_logging(loaded)
         if loaded.config.health != old.loaded.config.health:
             self.log.warning("config.health_changed", detail="a new [health] takes a restart")
         await old.aclose()
-
-    def _warn_worker(self) -> None:
-        if self.w.loaded.config.worker is not None:
-            self.log.warning(
-                "worker.not_supervised",
-                detail="[worker] is configured, but worker supervision is not built yet "
-                "(issue 6); the daemon probes and heals, it does not run the worker",
-            )

@@ -55,10 +55,22 @@ def merged(*layers: Settings) -> dict[str, dict[str, Any]]:
 
 
 class LabDaemon:
-    def __init__(self, lab: Lab, home: Path, *args: str) -> None:
+    """``lab`` gives the config and the /health port; without a lab, pass ``config``
+    and ``health_port`` (the worker's tests need no VM)."""
+
+    def __init__(
+        self,
+        lab: Lab | None,
+        home: Path,
+        *args: str,
+        config: Path | None = None,
+        health_port: int | None = None,
+    ) -> None:
         self.lab = lab
         self.home = home
         self.args = args
+        self._config = config
+        self._health_port = health_port
         self.state_dir = home / "state"
         self.log_dir = home / "log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -84,6 +96,9 @@ class LabDaemon:
 
     @property
     def config(self) -> Path:
+        if self._config is not None:
+            return self._config
+        assert self.lab is not None
         return self.lab.config_dir / "config.toml"
 
     @property
@@ -119,7 +134,11 @@ class LabDaemon:
 
     # what an operator sees ---------------------------------------------
     def health(self) -> tuple[int, dict[str, Any]]:
-        port = self.lab.ports().health
+        if self._health_port is not None:
+            port = self._health_port
+        else:
+            assert self.lab is not None
+            port = self.lab.ports().health
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
                 return r.status, json.loads(r.read())

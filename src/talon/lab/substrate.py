@@ -228,12 +228,16 @@ class Lab:
         self.stop_forwarders()
         self.start_forwarders()
 
+    def worker_argv(self) -> list[str]:
+        """The worker app (``talon.lab.worker``): what the lab or Talon's supervisor runs."""
+        record = self.dir / "worker" / "record.jsonl"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        port = str(self.ports().worker)
+        return module_argv("talon.lab.worker", "--port", port, "--record", str(record))
+
     def start_worker(self) -> None:
-        port = self.ports().worker
-        self.procs.start(
-            "worker", module_argv("talon.lab.apps", "worker", "--bind", f"127.0.0.1:{port}")
-        )
-        self._listening("worker", "127.0.0.1", port)
+        self.procs.start("worker", self.worker_argv())
+        self._listening("worker", "127.0.0.1", self.ports().worker)
 
     def prepare_kube(self, ports: Ports) -> None:
         logs = {

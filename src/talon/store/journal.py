@@ -7,6 +7,8 @@
 - ``shadow``: what ``talon run --shadow`` would have done (never executed);
 - ``queued``: an action written by another command (``talon hold clear``) for
   the daemon to carry out;
+- ``worker``: the worker supervisor's starts, exits, restarts, deferrals and
+  port-holder kills (no key: never replayed);
 - ``interrupted``: found begun but never ended when the daemon started, i.e.
   Talon died mid-action (F14). Such a key is never fired again.
 
@@ -83,6 +85,10 @@ class Journal:
                 "duration_s": round(duration_s, 3),
             }
         )
+
+    def note(self, event: str, at: float, **fields: Any) -> None:
+        """A record that is not an action (the worker supervisor's starts and exits)."""
+        self._write({"event": event, "at": at, **fields})
 
     def queue(self, action: Action, at: float) -> None:
         self._write({"event": "queued", "at": at, **action_record(action)})

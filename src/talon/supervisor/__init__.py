@@ -1,0 +1,1 @@
+"""The worker supervisor: Talon's own child process, kept alive with backoff (F7-F9)."""
