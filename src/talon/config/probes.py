@@ -1,8 +1,8 @@
 """Probe declarations of the services file, one model per kind.
 
 The original format's ``[launchd.NAME]``, ``[http.NAME]`` and ``[script.NAME]``
-are accepted unchanged; ``tcp``, ``redis``, ``service`` and ``k8s`` are
-Talon's additions, as are ``class``, ``layer``, ``tags``, ``informational``,
+are accepted unchanged; ``tcp``, ``redis``, ``service``, ``k8s``, ``runtime``
+and ``container`` are Talon's additions, as are ``class``, ``layer``, ``tags``, ``informational``,
 ``enabled`` and the ``endpoint`` table.
 """
 
@@ -257,7 +257,66 @@ class K8sProbe(ProbeBase):
         return self
 
 
-ProbeSpec = HttpProbe | TcpProbe | RedisProbe | ScriptProbe | ServiceProbe | K8sProbe
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+class RuntimeProbe(ProbeBase):
+    """The container runtime answers on its control path (socket or the VM's shell)."""
+
+    kind: Literal["runtime"] = "runtime"
+    probe_class: ProbeClass = Field("infra", alias="class")
+    layer: Layer = "runtime"
+    min_uptime_secs: Annotated[int, Field(ge=1, le=86_400 * 366)] | None = Field(
+        None,
+        description="Warn while the VM has been up for less than this: it restarted (or "
+        "crash-loops). Default: no uptime check.",
+    )
+
+
+class ContainerProbe(ProbeBase):
+    """The container engine answers its API, and optionally one container is running."""
+
+    kind: Literal["container"] = "container"
+    probe_class: ProbeClass = Field("infra", alias="class")
+    layer: Layer = "runtime"
+    socket: str | None = Field(
+        None,
+        description="The engine's API socket: /path or unix:///path. Default: the runtime "
+        "adapter's socket, else the environment's, else the conventional one.",
+    )
+    container: str | None = Field(
+        None,
+        description="Name or ID of a container that must be running (and healthy, if it has "
+        "a health check).",
+    )
+
+    @field_validator("socket")
+    @classmethod
+    def _unix_socket(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("unix:///", "/", "~/", "$")):
+            raise ValueError(f"must be a unix socket path (/path or unix:///path), got {value!r}")
+        return value
+
+    @field_validator("container")
+    @classmethod
+    def _container_name(cls, value: str | None) -> str | None:
+        if value is not None and not _CONTAINER_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a container name or ID (letters, digits, '_', '.', '-')"
+            )
+        return value
+
+
+ProbeSpec = (
+    HttpProbe
+    | TcpProbe
+    | RedisProbe
+    | ScriptProbe
+    | ServiceProbe
+    | K8sProbe
+    | RuntimeProbe
+    | ContainerProbe
+)
 
 KIND_MODELS: dict[str, type[ProbeBase]] = {
     "http": HttpProbe,
@@ -267,4 +326,6 @@ KIND_MODELS: dict[str, type[ProbeBase]] = {
     "service": ServiceProbe,
     "launchd": ServiceProbe,
     "k8s": K8sProbe,
+    "runtime": RuntimeProbe,
+    "container": ContainerProbe,
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from talon.adapters.command import exec_env
 from talon.adapters.process import NullProcessManager, ProcessManager
-from talon.adapters.runtime import ContainerRuntime, NullRuntime, StaticRuntime
+from talon.adapters.runtime import ContainerRuntime
 from talon.config.models import TalonConfig
 from talon.node import NodeIdentity, expand_path
 from talon.probes.redis_clients import RedisClients
@@ -28,20 +28,16 @@ class ProbeContext:
     def from_config(
         cls, config: TalonConfig, identity: NodeIdentity, *, clock: Callable[[], float] = time.time
     ) -> ProbeContext:
-        runtime: ContainerRuntime = NullRuntime()
-        if config.runtime.kind == "static" and config.runtime.vm_address:
-            runtime = StaticRuntime(config.runtime.vm_address)
-        elif config.runtime.kind == "lab" and config.runtime.lab_dir:
-            from talon.lab.runtime import LabRuntime
+        from talon.adapters.runtime.factory import build_runtime, probe_timeout_secs
 
-            runtime = LabRuntime(expand_path(config.runtime.lab_dir))
+        env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
+        env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
+        runtime = build_runtime(config.runtime, env, timeout_s=probe_timeout_secs(config.probes))
         process_manager: ProcessManager = NullProcessManager()
         if config.process_manager.kind == "lab" and config.runtime.lab_dir:
             from talon.lab.services import LabProcessManager
 
             process_manager = LabProcessManager(expand_path(config.runtime.lab_dir))
-        env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
-        env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
         return cls(
             identity=identity,
             runtime=runtime,

@@ -15,7 +15,7 @@ from typing import Any
 
 from talon.config.models import BulkheadConfig
 from talon.config.probes import ProbeSpec
-from talon.probes import http, k8s, redis, script, service, tcp
+from talon.probes import container, http, k8s, redis, runtime, script, service, tcp
 from talon.probes.context import ProbeContext
 from talon.report import CycleReport, ErrorKind, Observation, ProbeResult, Status
 
@@ -29,6 +29,8 @@ PROBES: dict[str, ProbeFn] = {
     "service": service.probe,
     "launchd": service.probe,
     "k8s": k8s.probe,
+    "runtime": runtime.probe,
+    "container": container.probe,
 }
 
 # Probes bound themselves; this is the runner's own backstop above their timeout.

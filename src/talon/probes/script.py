@@ -3,21 +3,38 @@
 Exit 0 ok, 1 warning, 2 critical, 3 unknown. 126/127 (not executable / not
 found) are reported as unknown with the shell's message, never as silence (R1).
 The first line of output is kept, truncated.
+
+With ``in_vm`` the script runs inside the VM through the runtime's shell (a
+VM-side witness), passed as one word (R6). There, exit 255 is ssh's own
+failure to reach the VM: unknown, not the script's verdict.
 """
 
 from __future__ import annotations
 
 from talon.adapters.command import run_command
 from talon.config.probes import ScriptProbe
+from talon.errors import AdapterUnavailable
 from talon.probes.context import ProbeContext
 from talon.report import ErrorKind, Observation, Status
 
 _EXIT_STATUS = {0: Status.OK, 1: Status.WARNING, 2: Status.CRITICAL, 3: Status.UNKNOWN}
+SSH_FAILED = 255
 
 
 async def probe(spec: ScriptProbe, ctx: ProbeContext) -> Observation:
-    result = await run_command(["sh", "-c", spec.command], timeout=spec.timeout_secs, env=ctx.env)
-    detail = {"exit_code": result.exit_code, "duration_ms": round(result.duration_s * 1000, 3)}
+    argv = ["sh", "-c", spec.command]
+    if spec.in_vm:
+        try:
+            argv = ctx.runtime.ssh_command(spec.command)
+        except AdapterUnavailable as exc:
+            return Observation(Status.UNKNOWN, str(exc), ErrorKind.UNAVAILABLE)
+    result = await run_command(argv, timeout=spec.timeout_secs, env=ctx.env)
+    detail: dict[str, object] = {
+        "exit_code": result.exit_code,
+        "duration_ms": round(result.duration_s * 1000, 3),
+    }
+    if spec.in_vm:
+        detail["in_vm"] = ctx.runtime.name
     line = result.first_line()
     if result.spawn_error:
         return Observation(Status.UNKNOWN, result.spawn_error, ErrorKind.NOT_FOUND, detail=detail)
@@ -25,6 +42,10 @@ async def probe(spec: ScriptProbe, ctx: ProbeContext) -> Observation:
         message = f"timed out after {spec.timeout_secs:g}s" + (f": {line}" if line else "")
         return Observation(Status.CRITICAL, message, ErrorKind.TIMEOUT, detail=detail)
     code = result.exit_code
+    if spec.in_vm and code == SSH_FAILED:
+        said = result.stderr.strip().splitlines()
+        message = f"could not reach the VM's shell: {said[-1] if said else 'exit 255'}"
+        return Observation(Status.UNKNOWN, message, ErrorKind.UNAVAILABLE, detail=detail)
     if code in (126, 127):
         return Observation(
             Status.UNKNOWN,

@@ -1,0 +1,71 @@
+"""Script probes with ``in_vm``: run through the runtime's shell, the script one word (R6)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from talon.adapters.runtime.colima import ColimaRuntime
+from talon.adapters.runtime.remote import RemoteRuntime
+from talon.config import ScriptProbe
+from talon.probes import ErrorKind, ProbeContext, Status
+from talon.probes import script as script_probe
+from talon.report import Observation
+from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> FakeTools:
+    tools = FakeTools(tmp_path)
+    tools.set_state({"vms": {"default": {"status": "Running"}}, "hosts": ["node1"]})
+    return tools
+
+
+def _run(command: str, ctx: ProbeContext, in_vm: bool = True) -> Observation:
+    spec = ScriptProbe(name="w", kind="script", command=command, in_vm=in_vm, timeout_secs=10)
+    return asyncio.run(script_probe.probe(spec, ctx))
+
+
+def test_in_vm_runs_through_the_runtime_s_shell(ctx: ProbeContext, tools: FakeTools) -> None:
+    vm_ctx = replace(ctx, runtime=ColimaRuntime(tools.env), env=tools.env)
+    obs = _run(TRICKY_SCRIPT, vm_ctx)
+    assert obs.status is Status.UNKNOWN  # the script's own exit 3
+    assert obs.error_kind is ErrorKind.EXIT_CODE
+    assert obs.message == TRICKY_OUTPUT
+    assert obs.detail["in_vm"] == "colima"
+    assert tools.calls() == [["colima", "ssh", "-p", "default", "--", "sh", "-c", TRICKY_SCRIPT]]
+
+
+def test_in_vm_over_ssh_keeps_the_script_intact(ctx: ProbeContext, tools: FakeTools) -> None:
+    vm_ctx = replace(ctx, runtime=RemoteRuntime(tools.env, host="node1"), env=tools.env)
+    obs = _run("""echo "ok: $((1+1)) 'x'"; exit 0""", vm_ctx)
+    assert obs.status is Status.OK
+    assert obs.message == "ok: 2 'x'"
+
+
+def test_an_unreachable_vm_is_unknown_not_the_scripts_verdict(
+    ctx: ProbeContext, tools: FakeTools
+) -> None:
+    vm_ctx = replace(ctx, runtime=RemoteRuntime(tools.env, host="gone"), env=tools.env)
+    obs = _run("exit 0", vm_ctx)
+    assert obs.status is Status.UNKNOWN
+    assert obs.error_kind is ErrorKind.UNAVAILABLE
+    assert "Could not resolve hostname gone" in obs.message
+
+
+def test_no_vm_is_unknown_with_the_reason(ctx: ProbeContext) -> None:
+    obs = _run("true", ctx)  # the null runtime
+    assert obs.status is Status.UNKNOWN
+    assert obs.error_kind is ErrorKind.UNAVAILABLE
+    assert "no VM" in obs.message
+
+
+def test_without_in_vm_it_runs_here(ctx: ProbeContext, tools: FakeTools) -> None:
+    host_ctx = replace(ctx, runtime=ColimaRuntime(tools.env), env=tools.env)
+    obs = _run("echo here", host_ctx, in_vm=False)
+    assert obs.status is Status.OK
+    assert "in_vm" not in obs.detail
+    assert tools.calls() == []
