@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from talon.adapters.command import exec_env
-from talon.adapters.process import NullProcessManager, ProcessManager
+from talon.adapters.process import ProcessManager
 from talon.adapters.runtime import ContainerRuntime
 from talon.config.models import TalonConfig
 from talon.node import NodeIdentity, expand_path
@@ -28,16 +28,14 @@ class ProbeContext:
     def from_config(
         cls, config: TalonConfig, identity: NodeIdentity, *, clock: Callable[[], float] = time.time
     ) -> ProbeContext:
+        from talon.adapters.process.factory import build_process_manager
         from talon.adapters.runtime.factory import build_runtime, probe_timeout_secs
 
         env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
         env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
         runtime = build_runtime(config.runtime, env, timeout_s=probe_timeout_secs(config.probes))
-        process_manager: ProcessManager = NullProcessManager()
-        if config.process_manager.kind == "lab" and config.runtime.lab_dir:
-            from talon.lab.services import LabProcessManager
-
-            process_manager = LabProcessManager(expand_path(config.runtime.lab_dir))
+        lab_dir = expand_path(config.runtime.lab_dir, env) if config.runtime.lab_dir else None
+        process_manager = build_process_manager(config.process_manager, env, lab_dir=lab_dir)
         return cls(
             identity=identity,
             runtime=runtime,

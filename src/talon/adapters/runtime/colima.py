@@ -29,12 +29,11 @@ from talon.adapters.runtime.lima import (
     START_TIMEOUT_S,
     STOP_TIMEOUT_S,
     UPTIME_SCRIPT,
-    failure,
     json_lines,
-    run_tool,
     shell_alive,
     shell_uptime,
 )
+from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable
 
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from talon.adapters.command import CommandResult, run_command
+from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable
 
 # Long bounds for the VM's own lifecycle; the daemon's action timeout wraps them.
@@ -26,25 +26,6 @@ START_TIMEOUT_S = 600.0
 HEALTH_MARK = "talon-shell-ok"
 HEALTH_SCRIPT = f"true && echo {HEALTH_MARK}"
 UPTIME_SCRIPT = "cat /proc/uptime"
-
-
-async def run_tool(argv: Sequence[str], *, timeout: float, env: Mapping[str, str]) -> CommandResult:
-    """Run a runtime tool, bounded; a tool that is not installed is AdapterUnavailable."""
-    result = await run_command(argv, timeout=timeout, env=env)
-    if result.spawn_error:
-        raise AdapterUnavailable(f"{argv[0]} is not available: {result.spawn_error}")
-    return result
-
-
-def failure(result: CommandResult, timeout: float) -> str:
-    """Why a tool call did not succeed, in one line."""
-    verb = result.argv[1:2] if result.argv[1:2] and not result.argv[1].startswith("-") else ()
-    what = " ".join((result.argv[0], *verb))
-    if result.timed_out:
-        return f"`{what}` gave no answer within {timeout:g}s"
-    lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-    said = f": {lines[-1][:300]}" if lines else ""
-    return f"`{what}` exited {result.exit_code}{said}"
 
 
 def parse_uptime(text: str) -> float | None:
