@@ -245,3 +245,18 @@ def test_all_examples_validate(tmp_path: Path, identity: NodeIdentity) -> None:
     shutil.copy(EXAMPLES / "config.toml", tmp_path)
     shutil.copy(EXAMPLES / "services.toml", tmp_path)
     assert load(tmp_path / "config.toml", identity=identity).probes
+
+
+def test_warnings_name_what_will_not_work_as_expected(
+    tmp_path: Path, identity: NodeIdentity
+) -> None:
+    path = _write(
+        tmp_path,
+        "[process_manager]\nkind = 'null'\n\n[worker]\ncommand = ['true']\n"
+        "external_label = 'com.example.worker'\nenv_file = 'missing.env'\n",
+        "[service.web]\nlabel = 'web'\n",
+    )
+    warnings = load(path, identity=identity).warnings
+    assert any("missing.env" in w and "without it" in w for w in warnings), warnings
+    assert any("com.example.worker" in w and "supervise the worker itself" in w for w in warnings)
+    assert any("service.web" in w and "report 'unknown'" in w for w in warnings), warnings

@@ -12,7 +12,10 @@ from talon.node import NodeIdentity, expand_path
 def collect_warnings(
     config: TalonConfig, identity: NodeIdentity, env: Mapping[str, str]
 ) -> list[str]:
+    from talon.adapters.process.factory import detect_kind
+
     out: list[str] = []
+    manager = detect_kind(config.process_manager, env)
     if config.heal_script and not expand_path(config.heal_script, env).exists():
         out.append(f"heal_script {config.heal_script!r} does not exist on this machine")
     if config.worker is not None:
@@ -20,13 +23,25 @@ def collect_warnings(
             out.append("[worker] has no command: the worker will not be supervised")
         if config.worker.dir and not expand_path(config.worker.dir, env).is_dir():
             out.append(f"worker.dir {config.worker.dir!r} does not exist on this machine")
+        if config.worker.env_file and not expand_path(config.worker.env_file, env).is_file():
+            out.append(
+                f"worker.env_file {config.worker.env_file!r} does not exist on this machine: "
+                "the worker will start without it"
+            )
+        if config.worker.external and manager == "null":
+            out.append(
+                f"worker: external label {config.worker.external!r} cannot be looked up without "
+                "a process manager ([process_manager] kind): Talon will supervise the worker "
+                "itself"
+            )
     for probe in config.service_probes:
         if not probe.enabled:
             continue
-        if isinstance(probe, ServiceProbe) and config.process_manager.kind == "null":
+        if isinstance(probe, ServiceProbe) and manager == "null":
             out.append(
-                f"{probe.key}: no process manager is configured ([process_manager] kind = "
-                f"'null' on {identity.platform}); this probe will report 'unknown'"
+                f"{probe.key}: no process manager is configured or detected ([process_manager] "
+                f"kind = {config.process_manager.kind!r} on {identity.platform}); this probe "
+                "will report 'unknown'"
             )
         endpoint = getattr(probe, "endpoint", None)
         if endpoint and "vm" in endpoint.paths and config.runtime.kind == "null":
