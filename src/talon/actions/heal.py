@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from talon.actions.outcome import DONE, FAILED, Outcome, bounded, command_output, from_command
+from talon.actions.outcome import DONE, FAILED, Outcome, bounded, from_command
 from talon.actions.runtime_lock import LockTimeout, runtime_lock
 from talon.adapters.command import run_command
-from talon.adapters.kube.kubectl import KubectlClient, classify
+from talon.adapters.kube import ClusterClient, ClusterError
 from talon.adapters.process import ProcessManager
 from talon.adapters.runtime import ContainerRuntime
 from talon.errors import ActionFailed
@@ -86,18 +86,18 @@ async def restart_service(pm: ProcessManager, label: str, timeout: float) -> Out
 
 
 async def apply_rbac_guard(
-    client: KubectlClient,
+    client: ClusterClient,
     manifest: str,
     timeout: float,
     recheck: Callable[[], Awaitable[tuple[bool, str]]],
 ) -> Outcome:
-    """``kubectl apply -f MANIFEST``, then the can-i checks again (F6)."""
+    """The cluster client applies MANIFEST, then the can-i checks run again (F6)."""
 
     async def work() -> Outcome:
-        result = await client.run(["apply", "-f", manifest], timeout)
-        output = command_output(result)
-        if not result.ok:
-            raise ActionFailed(f"kubectl apply failed: {classify(result, timeout)}")
+        try:
+            output = await client.apply(manifest, timeout)
+        except ClusterError as exc:
+            raise ActionFailed(f"the cluster client could not apply {manifest}: {exc}") from None
         ok, why = await recheck()
         if not ok:
             return Outcome(FAILED, f"applied {manifest}, but can-i still fails: {why}", output)

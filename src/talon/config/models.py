@@ -134,7 +134,7 @@ class RuntimeConfig(Section):
     socket: str = Field(
         "",
         description="The container engine's API socket (unix path); default: the adapter's "
-        "conventional one, or DOCKER_HOST.",
+        "conventional one, or the one the engine's environment variable names.",
     )
     remote_host: str = Field("", description="ssh destination for kind = 'remote'.")
     ssh_options: list[str] = Field(

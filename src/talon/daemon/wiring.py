@@ -8,7 +8,7 @@ from pathlib import Path
 from talon.actions.events import EventSink
 from talon.actions.notify import Notifier
 from talon.actions.secrets import Secrets
-from talon.adapters.kube.kubectl import KubectlClient
+from talon.adapters.kube import ClusterClient
 from talon.config import K8sProbe, LoadedConfig
 from talon.core import CoreConfig, from_config
 from talon.node import expand_path
@@ -47,7 +47,7 @@ class Wiring:
             runtime_lock=lock,
         )
 
-    def cluster_client(self) -> KubectlClient | None:
+    def cluster_client(self) -> ClusterClient | None:
         """The cluster client of the first k8s probe (its kubeconfig, context and server)."""
         probe = next((p for p in self.loaded.probes if isinstance(p, K8sProbe)), None)
         if probe is None:

@@ -1,8 +1,8 @@
 """``python -m talon.lab.cycle --dir D force-cycle|restart-forwarders``: the lab's runtime tool.
 
-The lab's ContainerRuntime adapter runs these as a child process, as the
-colima adapter runs ``colima stop --force`` / ``colima start``: the action is
-then bounded, killable with its process group, and never blocks the daemon.
+The lab's ContainerRuntime adapter runs these as a child process, as a VM
+runtime's adapter runs its tool's stop and start: the action is then bounded,
+killable with its process group, and never blocks the daemon.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from talon.lab.kube import layout
@@ -87,20 +88,24 @@ def hang(lab: Lab, service: str) -> str:
 
 
 def drop_rbac(lab: Lab) -> str:
-    """F6: delete the kubelet-client binding with the real kubectl, as drift would."""
-    _kubectl(lab, "delete", "clusterrolebinding", KUBELET_CLIENT_CRB, "--ignore-not-found")
+    """F6: delete the kubelet-client binding through the real cluster client, as drift would."""
+    with _api_errors():
+        layout.drop_binding(lab.dir, KUBELET_CLIENT_CRB)
     return f"clusterrolebinding {KUBELET_CLIENT_CRB} deleted"
 
 
 def restore_rbac(lab: Lab) -> str:
     """What the RBAC guard does: apply its manifest."""
-    _kubectl(lab, "apply", "-f", str(layout.guard_path(lab.dir)))
+    with _api_errors():
+        layout.apply_guard(lab.dir)
     return f"clusterrolebinding {KUBELET_CLIENT_CRB} applied"
 
 
-def _kubectl(lab: Lab, *args: str) -> str:
+@contextlib.contextmanager
+def _api_errors() -> Iterator[None]:
+    """The lab's API call failed (or its client is missing): a LabError, like every verb's."""
     try:
-        return layout.kubectl(lab.dir, *args)
+        yield
     except RuntimeError as exc:
         raise LabError(str(exc)) from None
 

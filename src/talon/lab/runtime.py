@@ -3,7 +3,7 @@
 Health is judged on the control path (the VM's sshd port answers), never on
 bookkeeping alone (R7). A force-cycle and a bridge restart run the lab's
 runtime tool (``talon.lab.cycle``) as a child process, as a real adapter runs
-``colima``: bounded, killable with its group, never blocking the loop.
+the VM runtime's tool: bounded, killable with its group, never blocking the loop.
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ class Lab:
             "": {"check_interval_secs": 10, "services_file": "services.toml"},
             "runtime": {"kind": "lab", "lab_dir": str(self.dir)},
             "process_manager": {"kind": "lab"},
-            # kubectl's discovery cache stays in the lab (never ~/.kube/cache).
+            # The cluster client's discovery cache stays in the lab, never in the user's home.
             "exec": {"env": {"KUBECACHEDIR": str(layout.cache_dir(self.dir))}},
             "health": {"bind": f"127.0.0.1:{ports.health}"},
             "healing": {"rbac_guard_manifest": str(layout.guard_path(self.dir))},

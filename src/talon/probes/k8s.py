@@ -10,7 +10,7 @@ import asyncio
 import functools
 from typing import Any
 
-from talon.adapters.kube import KubectlClient, KubeError
+from talon.adapters.kube import ClusterClient, ClusterError, build_cluster_client
 from talon.config.probes import K8sProbe, split_host_port
 from talon.probes.context import ProbeContext
 from talon.probes.endpoints import Path, plan, resolve
@@ -49,7 +49,7 @@ def judge_daemonset(ds: dict[str, Any]) -> tuple[bool, str]:
     return desired > 0 and ready >= desired, f"daemonset {name}: {ready}/{desired} ready"
 
 
-async def _verdict(spec: K8sProbe, client: KubectlClient) -> tuple[bool, str, ErrorKind | None]:
+async def _verdict(spec: K8sProbe, client: ClusterClient) -> tuple[bool, str, ErrorKind | None]:
     timeout = spec.timeout_secs
     if spec.check == "api":
         answer = await client.readyz(timeout)
@@ -79,9 +79,9 @@ async def _verdict(spec: K8sProbe, client: KubectlClient) -> tuple[bool, str, Er
     return allowed, f"can-i {what}: {'yes' if allowed else 'no'}", ErrorKind.DENIED
 
 
-def client_for(spec: K8sProbe, ctx: ProbeContext, server: str | None) -> KubectlClient:
+def client_for(spec: K8sProbe, ctx: ProbeContext, server: str | None) -> ClusterClient:
     """The cluster client a probe (or the RBAC guard, with the probe's settings) uses."""
-    return KubectlClient(
+    return build_cluster_client(
         env=ctx.env, kubeconfig=spec.kubeconfig, context=spec.context, server=server
     )
 
@@ -91,7 +91,7 @@ async def attempt(spec: K8sProbe, ctx: ProbeContext, path: Path) -> PathOutcome:
     started = asyncio.get_running_loop().time()
     try:
         ok, message, kind = await _verdict(spec, client_for(spec, ctx, f"https://{path.target}"))
-    except KubeError as exc:
+    except ClusterError as exc:
         ok, message, kind = False, str(exc), exc.kind
     latency = (asyncio.get_running_loop().time() - started) * 1000
     return PathOutcome(path.path_class, path.target, ok, latency, None if ok else kind, message)
@@ -104,7 +104,7 @@ async def probe(spec: K8sProbe, ctx: ProbeContext) -> Observation:
         return await resolve(paths, functools.partial(attempt, spec, ctx))
     try:
         ok, message, kind = await _verdict(spec, client_for(spec, ctx, None))
-    except KubeError as exc:
+    except ClusterError as exc:
         return Observation.failure(exc.kind, str(exc))
     return (
         Observation(Status.OK, message)

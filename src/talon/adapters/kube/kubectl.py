@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talon.adapters.command import CommandResult, run_command
+from talon.adapters.kube.base import ClusterError
 from talon.errors import ErrorKind
 
 # (substring of kubectl's stderr, lower-cased) -> classification; first match wins.
@@ -37,24 +38,18 @@ _ERRORS: tuple[tuple[str, ErrorKind], ...] = (
 )
 
 
-class KubeError(Exception):
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def classify(result: CommandResult, timeout: float) -> KubeError:
+def classify(result: CommandResult, timeout: float) -> ClusterError:
     if result.spawn_error:
-        return KubeError(ErrorKind.NOT_FOUND, result.spawn_error)
+        return ClusterError(ErrorKind.NOT_FOUND, result.spawn_error)
     if result.timed_out:
-        return KubeError(ErrorKind.TIMEOUT, f"kubectl gave no answer within {timeout:g}s")
+        return ClusterError(ErrorKind.TIMEOUT, f"kubectl gave no answer within {timeout:g}s")
     text = (result.stderr.strip() or result.stdout.strip()).splitlines()
     message = text[-1] if text else f"kubectl exited {result.exit_code}"
     lowered = message.lower()
     for needle, kind in _ERRORS:
         if needle in lowered:
-            return KubeError(kind, message)
-    return KubeError(ErrorKind.PROTOCOL, message)
+            return ClusterError(kind, message)
+    return ClusterError(ErrorKind.PROTOCOL, message)
 
 
 class KubectlClient:
@@ -96,7 +91,7 @@ class KubectlClient:
         try:
             return json.loads(out)
         except json.JSONDecodeError as exc:
-            raise KubeError(ErrorKind.PROTOCOL, f"kubectl printed invalid JSON: {exc}") from None
+            raise ClusterError(ErrorKind.PROTOCOL, f"kubectl printed invalid JSON: {exc}") from None
 
     async def readyz(self, timeout: float) -> str:
         return (await self._checked(["get", "--raw", "/readyz"], timeout)).strip()
@@ -131,3 +126,10 @@ class KubectlClient:
         if result.exit_code in (0, 1) and not complaints:
             return result.exit_code == 0
         raise classify(result, timeout)
+
+    async def apply(self, manifest: str, timeout: float) -> str:
+        """``kubectl apply -f MANIFEST``: what it printed (stdout, then stderr)."""
+        result = await self.run(["apply", "-f", manifest], timeout)
+        if not result.ok:
+            raise classify(result, timeout)
+        return "\n".join(text for text in (result.stdout, result.stderr) if text)

@@ -4,7 +4,7 @@
 |-------------------------------|--------------------------------------------------|
 | kube/pki/                     | the lab CA, the API server's and clients' certs  |
 | kube/kubeconfig               | contexts ``lab`` (localhost) and ``lab-vm``      |
-| kube/cache/                   | KUBECACHEDIR: never ``~/.kube/cache`` (gotcha 8) |
+| kube/cache/                   | KUBECACHEDIR: never the user's cache (gotcha 8)  |
 | kube/rbac-guard.json          | the manifest the RBAC guard applies (F6)         |
 | vm/kube/state.json            | the cluster's objects ("etcd", in the VM)        |
 | vm/kube/bin/                  | tools inside the pods (``redis-cli`` shim)       |
@@ -134,6 +134,16 @@ def kubectl_env(lab: Path) -> dict[str, str]:
         "KUBECONFIG": str(kubeconfig_path(lab)),
         "KUBECACHEDIR": str(cache_dir(lab)),
     }
+
+
+def drop_binding(lab: Path, name: str) -> None:
+    """Delete a cluster role binding with the real kubectl, as RBAC drift would (F6)."""
+    kubectl(lab, "delete", "clusterrolebinding", name, "--ignore-not-found")
+
+
+def apply_guard(lab: Path) -> None:
+    """Apply the RBAC guard's manifest with the real kubectl, as the guard does."""
+    kubectl(lab, "apply", "-f", str(guard_path(lab)))
 
 
 def kubectl(lab: Path, *args: str, timeout_s: float = 20.0) -> str:
