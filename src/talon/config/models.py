@@ -185,6 +185,11 @@ class ProcessManagerConfig(Section):
     launchd_domain: Literal["auto", "gui", "system"] = Field(
         "auto", description="launchd: gui/UID or system; auto looks in both (R24)."
     )
+    launchd_uid: Annotated[int, Field(ge=0)] | None = Field(
+        None,
+        description="launchd: the UID of the gui/UID domain; default: the user Talon runs as "
+        "(set it when Talon runs as root but the services are a user's LaunchAgents).",
+    )
     supervisord_url: str = Field(
         "",
         description="supervisord's XML-RPC endpoint: unix:///path/to/supervisor.sock or "

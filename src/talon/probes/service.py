@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from talon.adapters.process import ServiceState
 from talon.config.probes import ServiceProbe
+from talon.errors import AdapterUnavailable
 from talon.probes.context import ProbeContext
 from talon.report import ErrorKind, Observation, Status
 
@@ -17,7 +18,15 @@ _VERDICT = {
 
 
 async def probe(spec: ServiceProbe, ctx: ProbeContext) -> Observation:
-    status = await ctx.process_manager.inspect(spec.label)
+    try:
+        status = await ctx.process_manager.inspect(spec.label)
+    except AdapterUnavailable as exc:  # the manager's tool is missing or refuses: say so
+        return Observation(
+            Status.UNKNOWN,
+            f"{spec.label}: {exc}",
+            ErrorKind.UNAVAILABLE,
+            detail={"manager": ctx.process_manager.name},
+        )
     verdict, error = _VERDICT[status.state]
     message = f"{spec.label}: {status.state.value}" + (
         f" ({status.detail})" if status.detail else ""

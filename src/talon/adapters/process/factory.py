@@ -70,7 +70,10 @@ def build_process_manager(
         return _load(PROCESS_MANAGER_KINDS["lab"])(lab_dir) if lab_dir else NullProcessManager()
     cls = _load(PROCESS_MANAGER_KINDS[kind])
     if kind == "launchd":
-        return cast(ProcessManager, cls(env, domain=config.launchd_domain, timeout_s=timeout_s))
+        return cast(
+            ProcessManager,
+            cls(env, domain=config.launchd_domain, uid=config.launchd_uid, timeout_s=timeout_s),
+        )
     if kind == "systemd":
         return cast(ProcessManager, cls(env, scope=config.systemd_scope, timeout_s=timeout_s))
     return cast(

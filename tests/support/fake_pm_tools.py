@@ -1,0 +1,462 @@
+"""FAKES of ``launchctl`` and ``systemctl`` for tests: neither can run here.
+
+There is no launchd off macOS, and systemd is not PID 1 in this container, so
+the real tools cannot answer. Run as ``python -S fake_pm_tools.py TOOL ARGS...``
+by the wrappers ``FakePlatformTools`` writes first on PATH (a tool left out
+has no wrapper, and PATH is then the wrappers' directory alone: this host has
+a real ``systemctl`` that must not stand in). Every call appends its argv (and pid) to
+``$FAKE_PM_DIR/calls.jsonl``; services live in ``$FAKE_PM_DIR/state.json``, and
+every changing verb changes them (a restart gives a new pid). Knobs in the
+state: ``hang`` (``"TOOL VERB"`` or ``"TOOL *"``: sleep for an hour), ``deny``
+(the same keys, mapped to what the tool says when refused), ``no_domain``
+(launchd domains that do not exist: the user is not logged in at the GUI),
+``no_bus`` (the systemd scopes whose bus cannot be reached).
+
+Formats copied from the tools' documentation and from their output as printed:
+
+- launchctl(1) (macOS 13+). ``print DOMAIN/LABEL``: ``gui/501/LABEL = {`` then
+  ``key = value`` lines at one tab (``active count``, ``path``, ``type``,
+  ``state`` = running | not running | spawn scheduled, ``program``, nested
+  ``arguments``/``environment`` blocks, ``domain``, ``runs``, ``pid``, ``last
+  exit code`` = ``(never exited)`` | ``0`` | ``78: EX_CONFIG``, or ``last
+  terminating signal = Terminated: 15``, ``job state``, ``properties``), then
+  ``}``. An unknown label: exit 113, ``Bad request.`` and ``Could not find
+  service "LABEL" in domain for user gui: 501`` (``... for system``). ``list``:
+  ``PID\\tStatus\\tLabel`` and one row a job, ``-`` for no pid, a negative
+  status for the signal that ended it. Refusals print ``Bootstrap failed: N:
+  MSG``, ``Boot-out failed: N: MSG``, ``Could not kickstart service: N: MSG``
+  and exit N: 1 "Operation not permitted", 150 "Operation not permitted while
+  System Integrity Protection is engaged", 5 "Input/output error" (also a
+  second bootstrap of a loaded job), 119 "Service is disabled" (bootstrap of
+  a disabled label), 3 "No such process" (bootout of a job not loaded, kill
+  of a job not running). A gui domain nobody is logged in to: "Could not find
+  domain for port (Aqua)" (as reported in actions/runner#349).
+- systemctl(1), systemd.unit(5). ``show -p A,B UNIT``: ``KEY=VALUE`` lines, and
+  for an unknown unit still exit 0 with ``LoadState=not-found``. ``list-units
+  --no-legend --plain``: columns UNIT LOAD ACTIVE SUB DESCRIPTION. Job errors
+  (systemctl's translate_bus_error_to_exit_status): ``Failed to restart U:
+  Unit U not found.`` exit 5, ``Failed to stop U: Unit U not loaded.`` exit 5,
+  ``Access denied`` exit 4, ``Interactive authentication required.`` exit 1;
+  unit-file verbs: ``Failed to enable unit: Unit file U does not exist.`` exit
+  1; no user manager: ``Failed to connect to bus: No medium found`` exit 1
+  (systemd 252, Debian 12, as run in this container).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import plistlib
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LAUNCHD_ERRORS = {
+    "Operation not permitted": 1,
+    "Input/output error": 5,
+    "Operation not permitted while System Integrity Protection is engaged": 150,
+}
+SIGNALS = {"SIGTERM": "Terminated: 15", "SIGKILL": "Killed: 9", "SIGHUP": "Hangup: 1"}
+UNIT_TYPES = ("service", "socket", "target", "timer", "path", "mount", "slice", "scope")
+NO_UNIT: dict[str, Any] = {"load": "not-found", "active": "inactive", "sub": "dead", "pid": 0}
+
+
+# ------------------------------------------------------------------ plumbing
+def _dir() -> Path:
+    return Path(os.environ["FAKE_PM_DIR"])
+
+
+def load() -> dict[str, Any]:
+    path = _dir() / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save(state: dict[str, Any]) -> None:
+    tmp = _dir() / "state.tmp"
+    tmp.write_text(json.dumps(state))
+    tmp.replace(_dir() / "state.json")
+
+
+def say(text: str, code: int) -> int:
+    sys.stderr.write(text + "\n")
+    return code
+
+
+def new_pid(state: dict[str, Any]) -> int:
+    state["next_pid"] = state.get("next_pid", 5000) + 1
+    return int(state["next_pid"])
+
+
+def knob(state: dict[str, Any], name: str, tool: str, verb: str) -> Any:
+    table = state.get(name, {})
+    for key in (f"{tool} {verb}", f"{tool} *"):
+        if key in table:
+            return table[key] if isinstance(table, dict) else True
+    return None
+
+
+# ------------------------------------------------------------------ launchctl
+def _target(target: str) -> tuple[str, str]:
+    if target == "system" or target.startswith("system/"):
+        return "system", target[len("system/") :]
+    kind, uid, *rest = target.split("/", 2)
+    return f"{kind}/{uid}", rest[0] if rest else ""
+
+
+def _nowhere(domain: str, label: str, bad_request: bool = False) -> int:
+    where = "system" if domain == "system" else "user " + domain.replace("/", ": ")
+    text = f'Could not find service "{label}" in domain for {where}'
+    return say(("Bad request.\n" if bad_request else "") + text, 113)
+
+
+PRINT = """\
+{domain}/{label} = {{
+\tactive count = {active}
+\tpath = {path}
+\ttype = {kind}
+\tstate = {state}
+
+\tprogram = {program}
+\targuments = {{
+{arguments}
+\t}}
+
+\tdefault environment = {{
+\t\tPATH => /usr/bin:/bin:/usr/sbin:/sbin
+\t}}
+
+\tenvironment = {{
+\t\tXPC_SERVICE_NAME => {label}
+\t}}
+
+\tdomain = {domain}{asid}
+\tminimum runtime = 10
+\texit timeout = 5
+\truns = {runs}
+{pid}\timmediate reason = speculative
+\t{ended}
+
+\tspawn type = daemon (3)
+\tjob state = {job_state}
+
+\tproperties = keepalive | runatload | inferred program
+}}
+"""
+
+
+def _print(domain: str, label: str, job: dict[str, Any]) -> str:
+    argv = job.get("program") or ["/usr/local/bin/worker"]
+    kind = "LaunchDaemon" if domain == "system" else "LaunchAgent"
+    running = job["state"] == "running"
+    code = job.get("last_exit")
+    named = "(never exited)" if code is None else {78: "78: EX_CONFIG"}.get(code, str(code))
+    return PRINT.format(
+        domain=domain,
+        label=label,
+        active=int(running),
+        path=job.get("path", f"/Library/{kind}s/{label}.plist"),
+        kind=kind,
+        state=job["state"],
+        program=argv[0],
+        arguments="\n".join(f"\t\t{a}" for a in argv),
+        asid="" if domain == "system" else " [100005]",
+        runs=job.get("runs", 1),
+        pid=f"\tpid = {job['pid']}\n" if running else "",
+        ended=f"last terminating signal = {job['signal']}"
+        if job.get("signal")
+        else f"last exit code = {named}",
+        job_state="running" if running else "exited",
+    )
+
+
+def _start(state: dict[str, Any], job: dict[str, Any], killed: str | None) -> None:
+    job.update(state="running", pid=new_pid(state), runs=job.get("runs", 0) + 1)
+    if killed:
+        job.update(signal=killed, last_exit=None)
+
+
+def launchctl(args: list[str], state: dict[str, Any]) -> int:
+    verb, rest = (args[0] if args else ""), args[1:]
+    if knob(state, "hang", "launchctl", verb):
+        time.sleep(3600)
+    denied = knob(state, "deny", "launchctl", verb)
+    if denied:
+        code = LAUNCHD_ERRORS[denied]
+        prefix = {"bootstrap": "Bootstrap failed", "bootout": "Boot-out failed"}.get(
+            verb, f"Could not {verb} service"
+        )
+        return say(f"{prefix}: {code}: {denied}", code)
+    domains: dict[str, dict[str, Any]] = state.setdefault("launchd", {})
+    disabled: dict[str, list[str]] = state.setdefault("launchd_disabled", {})
+    target = rest[-1] if rest else ""
+    if any(target.startswith(d) for d in state.get("no_domain", [])):  # not logged in at the GUI
+        return say("Could not find domain for port (Aqua)", 113)
+    if verb == "list":
+        print("PID\tStatus\tLabel")
+        for label, job in domains.get(state.get("caller", "gui/501"), {}).items():
+            pid = job["pid"] if job["state"] == "running" else "-"
+            status = (
+                -int(job["signal"].rsplit(" ", 1)[1])
+                if job.get("signal")
+                else job.get("last_exit") or 0
+            )
+            print(f"{pid}\t{status}\t{label}")
+        return 0
+    if verb == "bootstrap":
+        domain, plist = rest[0], Path(rest[1])
+        if not plist.exists():
+            return say("Bootstrap failed: 2: No such file or directory", 2)
+        doc = plistlib.loads(plist.read_bytes())
+        label = doc["Label"]
+        if label in disabled.get(domain, []):
+            return say("Bootstrap failed: 119: Service is disabled", 119)
+        if label in domains.get(domain, {}):
+            return say("Bootstrap failed: 5: Input/output error", 5)
+        job = {"state": "not running", "runs": 0, "path": str(plist)}
+        job["program"] = doc["ProgramArguments"]
+        if doc.get("RunAtLoad"):
+            _start(state, job, None)
+        domains.setdefault(domain, {})[label] = job
+        save(state)
+        return 0
+    if verb in ("enable", "disable"):
+        domain, label = _target(rest[0])
+        labels = set(disabled.get(domain, []))
+        labels = labels | {label} if verb == "disable" else labels - {label}
+        disabled[domain] = sorted(labels)
+        save(state)
+        return 0
+    domain, label = _target(rest[-1])
+    job = domains.get(domain, {}).get(label)
+    if job is None:
+        if verb == "bootout":
+            return say("Boot-out failed: 3: No such process", 3)
+        return _nowhere(domain, label, bad_request=verb == "print")
+    if verb == "print":
+        sys.stdout.write(_print(domain, label, job))
+        return 0
+    if verb == "kickstart":
+        if job["state"] != "running" or "-k" in rest:
+            _start(state, job, "Killed: 9" if job["state"] == "running" else None)
+            save(state)
+        return 0
+    if verb == "kill":
+        if job["state"] != "running":
+            return say("Could not kill service: 3: No such process", 3)
+        job.update(state="not running", pid=None, signal=SIGNALS.get(rest[0], "Terminated: 15"))
+        save(state)
+        return 0
+    if verb == "bootout":
+        del domains[domain][label]
+        save(state)
+        return 0
+    return say(
+        f"Unrecognized subcommand: {verb}\nUsage: launchctl <subcommand> ... | help [subcommand]", 1
+    )
+
+
+# ------------------------------------------------------------------ systemctl
+def mangle(name: str) -> str:
+    """systemctl's unit_name_mangle: a name without a unit type gets ``.service``."""
+    if any(c in name for c in "*?[") or name.rsplit(".", 1)[-1] in UNIT_TYPES:
+        return name
+    return f"{name}.service"
+
+
+def _load_file(units: dict[str, dict[str, Any]], unit: str, path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    found = re.search(r"^Description=(.*)$", text, re.M)
+    wanted = re.search(r"^WantedBy=(.*)$", text, re.M)
+    entry = units.setdefault(unit, {"active": "inactive", "sub": "dead", "pid": 0})
+    entry.update(load="loaded", path=str(path), description=found.group(1) if found else unit)
+    entry["wanted_by"] = wanted.group(1) if wanted else "default.target"
+    return entry
+
+
+def _job_failed(verb: str, unit: str, said: str, code: int) -> int:
+    more = "" if code == 5 else f"\nSee system logs and 'systemctl status {unit}' for details."
+    return say(f"Failed to {verb} {unit}: {said}{more}", code)
+
+
+def systemctl(args: list[str], state: dict[str, Any]) -> int:
+    scope = "user" if "--user" in args else "system"
+    props = args[args.index("-p") + 1].split(",") if "-p" in args else []
+    flags = {a for a in args if a.startswith("-")}
+    words = [a for i, a in enumerate(args) if a[:1] != "-" and args[i - 1 : i] != ["-p"]]
+    verb, names = words[0], [mangle(n) for n in words[1:]]
+    if knob(state, "hang", "systemctl", verb):
+        time.sleep(3600)
+    if scope in state.get("no_bus", []):
+        return say("Failed to connect to bus: No medium found", 1)
+    denied = knob(state, "deny", "systemctl", verb)
+    if denied:
+        if verb in ("start", "stop", "restart"):
+            return _job_failed(verb, names[0], denied, 4 if denied == "Access denied" else 1)
+        what = {"daemon-reload": "reload daemon", "show": "get properties"}.get(
+            verb, f"{verb} unit"
+        )
+        return say(f"Failed to {what}: {denied}", 1)
+    units: dict[str, dict[str, Any]] = state.setdefault("systemd", {}).setdefault(scope, {})
+    unit_dir = Path(state.get("unit_dirs", {}).get(scope, "/nonexistent"))
+    if verb == "show":
+        for unit in names:
+            shown = units.get(unit, NO_UNIT)
+            values = {
+                "MainPID": shown.get("pid", 0),
+                "Result": shown.get("result", "success"),
+                "LoadState": shown.get("load", "loaded"),
+                "ActiveState": shown["active"],
+                "SubState": shown["sub"],
+            }
+            for key, value in values.items():
+                if not props or key in props:
+                    print(f"{key}={value}")
+        return 0
+    if verb == "list-units":
+        patterns = names or ["*"]
+        rows = [
+            (n, u.get("load", "loaded"), u["active"], u["sub"], u.get("description", n))
+            for n, u in sorted(units.items())
+            if any(fnmatch.fnmatch(n, p) for p in patterns) and n.endswith(".service")
+            if "--all" in flags or u["active"] != "inactive"
+        ]
+        widths = [max((len(r[c]) for r in rows), default=0) for c in range(4)]
+        for row in rows:
+            print(" ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
+        return 0
+    if verb == "daemon-reload":
+        for path in sorted(unit_dir.glob("*.service")):
+            _load_file(units, path.name, path)
+        for name, gone in list(units.items()):
+            if gone.get("path", "").startswith(str(unit_dir)) and not Path(gone["path"]).exists():
+                if gone["active"] == "inactive":
+                    del units[name]
+                else:
+                    gone["load"] = "not-found"
+        save(state)
+        return 0
+    unit = names[0]
+    u = units.get(unit)
+    if verb in ("enable", "disable"):
+        path = unit_dir / unit
+        if not path.exists():
+            return say(f"Failed to {verb} unit: Unit file {unit} does not exist.", 1)
+        u = _load_file(units, unit, path)
+        wants = unit_dir / f"{u['wanted_by']}.wants" / unit
+        if verb == "enable" and not u.get("enabled"):
+            say(f"Created symlink {wants} \u2192 {path}.", 0)
+        elif verb == "disable" and u.get("enabled"):
+            say(f'Removed "{wants}".', 0)
+        u["enabled"] = verb == "enable"
+        if "--now" in flags:
+            if verb == "enable" and u["active"] != "active":
+                u.update(active="active", sub="running", pid=new_pid(state), result="success")
+            elif verb == "disable":
+                u.update(active="inactive", sub="dead", pid=0)
+        save(state)
+        return 0
+    if u is None or u.get("load") == "not-found":
+        absent = "not loaded" if verb == "stop" else "not found"
+        return _job_failed(verb, unit, f"Unit {unit} {absent}.", 5)
+    if verb in ("restart", "start") and not (verb == "start" and u["active"] == "active"):
+        u.update(active="active", sub="running", pid=new_pid(state), result="success")
+    elif verb == "stop":
+        u.update(active="inactive", sub="dead", pid=0)
+    save(state)
+    return 0
+
+
+def main() -> int:
+    tool, args = sys.argv[1], sys.argv[2:]
+    with (_dir() / "calls.jsonl").open("a") as f:
+        f.write(json.dumps({"argv": [tool, *args], "pid": os.getpid()}) + "\n")
+    return {"launchctl": launchctl, "systemctl": systemctl}[tool](args, load())
+
+
+# ------------------------------------------------------------------ the test side
+def launchd_job(
+    state: str = "running", pid: int | None = 4242, last_exit: int | None = None, **more: Any
+) -> dict[str, Any]:
+    """A job as ``state.json`` holds it (``signal``: e.g. "Terminated: 15")."""
+    pid = pid if state == "running" else None
+    return {"state": state, "pid": pid, "last_exit": last_exit, **more}
+
+
+def systemd_unit(
+    active: str = "active",
+    sub: str = "running",
+    pid: int = 4242,
+    result: str = "success",
+    **more: Any,
+) -> dict[str, Any]:
+    """A unit as ``state.json`` holds it."""
+    return {"load": "loaded", "active": active, "sub": sub, "pid": pid, "result": result, **more}
+
+
+class FakePlatformTools:
+    """Fake ``launchctl``/``systemctl`` first on PATH; their state and call log in ``root``."""
+
+    def __init__(
+        self, root: Path, tools: tuple[str, ...] = ("launchctl", "systemctl"), uid: int = 501
+    ) -> None:
+        from talon.adapters.command import exec_env  # not when run as the fake tool (-S)
+
+        self.root = root
+        self.uid = uid
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        for tool in tools:
+            wrapper = self.bin / tool
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{__file__}" {tool} "$@"\n')
+            wrapper.chmod(0o755)
+        self.home = root / "home"
+        self.user_units = self.home / ".config" / "systemd" / "user"
+        self.system_units = root / "etc-systemd-system"
+        self.env = exec_env([str(self.bin)])
+        if set(tools) != {"launchctl", "systemctl"}:
+            self.env["PATH"] = str(self.bin)  # a tool left out is missing, not the host's own
+        self.env.update(FAKE_PM_DIR=str(root), HOME=str(self.home))
+        self.env.pop("XDG_CONFIG_HOME", None)
+        self.set_state({})
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        dirs = {"user": str(self.user_units), "system": str(self.system_units)}
+        full = {"caller": f"gui/{self.uid}", "unit_dirs": dirs, **state}
+        (self.root / "state.json").write_text(json.dumps(full))
+
+    def state(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((self.root / "state.json").read_text())
+        return loaded
+
+    def _log(self) -> list[dict[str, Any]]:
+        path = self.root / "calls.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line) for line in lines if line]
+
+    def calls(self) -> list[list[str]]:
+        """Every argv, in order, the tool name first."""
+        return [entry["argv"] for entry in self._log()]
+
+    def pids(self) -> list[int]:
+        return [int(entry["pid"]) for entry in self._log()]
+
+
+def assert_dead(pid: int) -> None:
+    """A tool that hung was killed with its group (a zombie awaiting reaping counts as dead)."""
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        if stat.rsplit(") ", 1)[1].startswith("Z"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} is still alive")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
