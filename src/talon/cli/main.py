@@ -144,6 +144,66 @@ def run(opts: Options, shadow: bool, worker_only: bool, no_worker: bool) -> None
     sys.exit(run_daemon(loaded, shadow=shadow, worker_only=worker_only, no_worker=no_worker))
 
 
+@cli.command()
+@click.option("--print", "print_only", is_flag=True, help="Show the starter config; write nothing.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.toml / services.toml.")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write config.toml (default: --config, else the config directory).",
+)
+@click.pass_obj
+def init(opts: Options, print_only: bool, force: bool, path: Path | None) -> None:
+    """Write a starter config for this host: only probes for what it has.
+
+    Prints what it found. Exit 1: a config exists (use --force) or cannot be written.
+    """
+    from talon.cli.bootstrap import run_init
+
+    sys.exit(run_init(opts.config, path=path, print_only=print_only, force=force))
+
+
+@cli.command()
+@click.option(
+    "--print",
+    "print_only",
+    is_flag=True,
+    help="Show the config, service file and steps it would write and run; change nothing.",
+)
+@click.option("--label", help="The service's label (default: talon; dev.talon.node on launchd).")
+@click.pass_obj
+def install(opts: Options, print_only: bool, label: str | None) -> None:
+    """Run Talon as a service of this host's process manager (starts now and at boot).
+
+    Writes the starter config first when there is none. Exit 2: no process
+    manager or an invalid config. Exit 1: the process manager refused.
+    """
+    from talon.cli.bootstrap import run_install
+
+    sys.exit(run_install(opts.config, opts.allow_insecure, print_only=print_only, label=label))
+
+
+@cli.command()
+@click.option("--print", "print_only", is_flag=True, help="Show what it would do; change nothing.")
+@click.option(
+    "--purge", is_flag=True, help="Also remove the config files and Talon's state and log dirs."
+)
+@click.option("--label", help="The label it was installed under (default as for install).")
+@click.pass_obj
+def uninstall(opts: Options, print_only: bool, purge: bool, label: str | None) -> None:
+    """Stop Talon's service, unload it and remove its service file.
+
+    The config, state and logs stay (as package managers leave them) unless --purge.
+    """
+    from talon.cli.bootstrap import run_uninstall
+
+    sys.exit(
+        run_uninstall(
+            opts.config, opts.allow_insecure, print_only=print_only, purge=purge, label=label
+        )
+    )
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema talon.incidents/v1).")
 @click.pass_context
