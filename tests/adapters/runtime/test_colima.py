@@ -174,7 +174,7 @@ def test_a_failed_start_is_action_failed_with_the_tools_words(tools: FakeTools) 
 def test_a_hung_stop_is_not_followed_by_a_start(
     tools: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("talon.adapters.runtime.colima.STOP_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("talon.adapters.runtime.lima.STOP_TIMEOUT_S", 0.5)  # shared stop_then_start
     tools.set_state({"vms": {"default": dict(RUNNING)}, "hang": ["colima stop"]})
     with pytest.raises(ActionFailed, match="no answer within"):
         asyncio.run(_colima(tools).force_cycle())

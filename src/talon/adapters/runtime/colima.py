@@ -26,12 +26,11 @@ from typing import Any
 from talon.adapters.runtime.engine import EngineClient, EngineError, socket_path
 from talon.adapters.runtime.lima import (
     HEALTH_SCRIPT,
-    START_TIMEOUT_S,
-    STOP_TIMEOUT_S,
     UPTIME_SCRIPT,
     json_lines,
     shell_alive,
     shell_uptime,
+    stop_then_start,
 )
 from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable
@@ -131,19 +130,11 @@ class ColimaRuntime:
         return [self._colima, "ssh", "-p", self.profile, "--", "sh", "-c", script]
 
     async def force_cycle(self) -> None:
-        stop = await run_tool(
+        await stop_then_start(
             [self._colima, "stop", "--force", "-p", self.profile],
-            timeout=STOP_TIMEOUT_S,
+            [self._colima, "start", "-p", self.profile],
             env=self._env,
         )
-        if stop.timed_out:  # never start over a VM that may still be stopping
-            raise ActionFailed(failure(stop, STOP_TIMEOUT_S))
-        start = await run_tool(
-            [self._colima, "start", "-p", self.profile], timeout=START_TIMEOUT_S, env=self._env
-        )
-        if not start.ok:
-            before = "" if stop.ok else f" (after {failure(stop, STOP_TIMEOUT_S)})"
-            raise ActionFailed(failure(start, START_TIMEOUT_S) + before)
 
     async def restart_forwarding(self) -> None:
         raise AdapterUnavailable(

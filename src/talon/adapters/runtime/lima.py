@@ -55,6 +55,19 @@ async def shell_uptime(
     return parse_uptime(result.stdout) if result.ok else None
 
 
+async def stop_then_start(
+    stop_argv: Sequence[str], start_argv: Sequence[str], *, env: Mapping[str, str]
+) -> None:
+    """A VM's force-cycle: a forced stop, then a start; a failed stop is told with the start."""
+    stop = await run_tool(stop_argv, timeout=STOP_TIMEOUT_S, env=env)
+    if stop.timed_out:  # never start over a VM that may still be stopping
+        raise ActionFailed(failure(stop, STOP_TIMEOUT_S))
+    start = await run_tool(start_argv, timeout=START_TIMEOUT_S, env=env)
+    if not start.ok:
+        before = "" if stop.ok else f" (after {failure(stop, STOP_TIMEOUT_S)})"
+        raise ActionFailed(failure(start, START_TIMEOUT_S) + before)
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     """One JSON object per line (the format of ``limactl list --json``); others skipped."""
     out = []
@@ -143,17 +156,11 @@ class LimaRuntime:
         return [self._limactl, "shell", self.instance, "sh", "-c", script]
 
     async def force_cycle(self) -> None:
-        stop = await run_tool(
-            [self._limactl, "stop", "-f", self.instance], timeout=STOP_TIMEOUT_S, env=self._env
+        await stop_then_start(
+            [self._limactl, "stop", "-f", self.instance],
+            [self._limactl, "start", self.instance],
+            env=self._env,
         )
-        if stop.timed_out:  # never start over a VM that may still be stopping
-            raise ActionFailed(failure(stop, STOP_TIMEOUT_S))
-        start = await run_tool(
-            [self._limactl, "start", self.instance], timeout=START_TIMEOUT_S, env=self._env
-        )
-        if not start.ok:
-            before = "" if stop.ok else f" (after {failure(stop, STOP_TIMEOUT_S)})"
-            raise ActionFailed(failure(start, START_TIMEOUT_S) + before)
 
     async def restart_forwarding(self) -> None:
         raise AdapterUnavailable(
