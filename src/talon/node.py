@@ -22,6 +22,12 @@ APP_NAME = "talon"
 _VAR = re.compile(r"\$(\w+|\{[^}]*\})")
 
 
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The user's home: ``HOME`` from ``env``, else the account's. The one home lookup."""
+    env = os.environ if env is None else env
+    return Path((env.get("HOME") or "").strip() or os.path.expanduser("~"))
+
+
 def expand_path(value: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """Expand ``$VAR``, ``${VAR}`` and a leading ``~`` in a configured path.
 
@@ -34,8 +40,7 @@ def expand_path(value: str | os.PathLike[str], env: Mapping[str, str] | None = N
 
     text = _VAR.sub(lookup, os.fspath(value))
     if text == "~" or text.startswith("~/"):
-        home = env.get("HOME") or os.path.expanduser("~")
-        text = home + text[1:]
+        text = str(home_dir(env)) + text[1:]
     return Path(text)
 
 

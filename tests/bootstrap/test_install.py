@@ -33,7 +33,7 @@ from talon.bootstrap.install import (
 )
 from talon.bootstrap.starter import StarterFiles
 from talon.node import NodeIdentity
-from tests.support.fake_pm_tools import FakePlatformTools
+from tests.support.fake_pm import FakePlatformTools
 from tests.support.supervisord import RealSupervisord, leftovers
 
 SERVICES = '[script.alive]\ncommand = "echo alive"\n'

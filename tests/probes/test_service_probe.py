@@ -13,7 +13,7 @@ from talon.node import NodeIdentity
 from talon.probes import ProbeContext
 from talon.probes.service import probe
 from talon.report import ErrorKind, Observation, Status
-from tests.support.fake_pm_tools import FakePlatformTools, systemd_unit
+from tests.support.fake_pm import FakePlatformTools, systemd_unit
 
 
 def _observe(tools: FakePlatformTools, identity: NodeIdentity, label: str) -> Observation:

@@ -105,3 +105,18 @@ def silent_listener(host: str = "127.0.0.1") -> Iterator[int]:
         s.bind((host, 0))
         s.listen(64)
         yield int(s.getsockname()[1])
+
+
+def assert_dead(pid: int) -> None:
+    """A tool that hung was killed with its group (a zombie awaiting reaping counts as dead)."""
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        parts = stat.rsplit(") ", 1)
+        if len(parts) < 2 or parts[1].startswith("Z"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} is still alive")

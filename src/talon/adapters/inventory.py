@@ -22,6 +22,7 @@ from pathlib import Path
 from talon.adapters.command import MACOS_PATH, SYSTEM_PATH
 from talon.adapters.process.factory import SYSTEMD_RUNNING, detect_kind
 from talon.adapters.runtime.engine import CONVENTIONAL_SOCKET
+from talon.node import home_dir
 
 REDIS_ADDRESS = ("127.0.0.1", 6379)
 PING_TIMEOUT_S = 0.5
@@ -53,15 +54,11 @@ def _is_socket(path: str) -> bool:
         return False
 
 
-def _home(env: Mapping[str, str]) -> str:
-    return env.get("HOME", "").strip() or os.path.expanduser("~")
-
-
 def engine_socket(env: Mapping[str, str], conventional: str = CONVENTIONAL_SOCKET) -> str:
     """The first container-engine socket that exists: DOCKER_HOST (unix://), the
     conventional path, then colima's default profile's; "" when none does."""
     host = env.get("DOCKER_HOST", "").strip()
-    colima_home = env.get("COLIMA_HOME", "").strip() or os.path.join(_home(env), ".colima")
+    colima_home = env.get("COLIMA_HOME", "").strip() or os.path.join(home_dir(env), ".colima")
     candidates = (
         host.removeprefix("unix://") if host.startswith("unix://") else "",
         conventional,
@@ -75,7 +72,7 @@ def kubeconfig_files(env: Mapping[str, str]) -> list[str]:
     raw = env.get("KUBECONFIG", "").strip()
     names = [p for p in raw.split(os.pathsep) if p] if raw else []
     if not names:
-        names = [os.path.join(_home(env), ".kube", "config")]
+        names = [os.path.join(home_dir(env), ".kube", "config")]
     return [name for name in names if Path(name).is_file()]
 
 

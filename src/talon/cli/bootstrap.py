@@ -25,7 +25,8 @@ from talon.bootstrap.starter import StarterFiles, starter_config
 from talon.config.loader import default_config_path, load
 from talon.config.models import TalonConfig
 from talon.errors import ConfigError, TalonError
-from talon.node import NodeIdentity, expand_path
+from talon.node import NodeIdentity
+from talon.probes.context import children_env
 
 HOST_MANAGERS = ("launchd", "systemd", "supervisord")
 NO_MANAGER_FIX = (
@@ -37,13 +38,6 @@ NO_MANAGER_FIX = (
 def _fail(message: str, code: int) -> int:
     click.echo(f"error: {message}", err=True)
     return code
-
-
-def _children_env(config: TalonConfig) -> dict[str, str]:
-    """The environment Talon's children get, built as the probes build it (R1)."""
-    env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
-    env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
-    return env
 
 
 def _found(lines: tuple[str, ...]) -> None:
@@ -98,7 +92,7 @@ def run_init(config: Path | None, *, path: Path | None, print_only: bool, force:
 def _manager(
     config: TalonConfig, config_path: Path, *, exists: bool
 ) -> tuple[ProcessManager, str] | int:
-    env = _children_env(config)
+    env = children_env(config)
     kind = detect_kind(config.process_manager, env)
     if kind not in HOST_MANAGERS:
         where = (

@@ -14,6 +14,13 @@ from talon.node import NodeIdentity, expand_path
 from talon.probes.redis_clients import RedisClients
 
 
+def children_env(config: TalonConfig) -> dict[str, str]:
+    """The environment of every child Talon runs: ``[exec]`` PATH and variables (R1)."""
+    env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
+    env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
+    return env
+
+
 @dataclass(frozen=True)
 class ProbeContext:
     identity: NodeIdentity
@@ -31,8 +38,7 @@ class ProbeContext:
         from talon.adapters.process.factory import build_process_manager
         from talon.adapters.runtime.factory import build_runtime, probe_timeout_secs
 
-        env = exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
-        env |= {key: str(expand_path(value, env)) for key, value in config.exec.env.items()}
+        env = children_env(config)
         runtime = build_runtime(config.runtime, env, timeout_s=probe_timeout_secs(config.probes))
         lab_dir = expand_path(config.runtime.lab_dir, env) if config.runtime.lab_dir else None
         process_manager = build_process_manager(config.process_manager, env, lab_dir=lab_dir)

@@ -17,7 +17,8 @@ from talon.adapters.process.launchd import (
     status_from_print,
 )
 from talon.errors import ActionFailed, AdapterUnavailable
-from tests.support.fake_pm_tools import FakePlatformTools, assert_dead, launchd_job
+from tests.support.fake_pm import FakePlatformTools, launchd_job
+from tests.support.procs import assert_dead
 
 LABEL = "com.example.worker"
 SPEC = ServiceSpec(

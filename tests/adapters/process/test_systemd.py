@@ -19,7 +19,8 @@ from talon.adapters.process.systemd import (
     status_from_show,
 )
 from talon.errors import ActionFailed, AdapterUnavailable
-from tests.support.fake_pm_tools import FakePlatformTools, assert_dead, systemd_unit
+from tests.support.fake_pm import FakePlatformTools, systemd_unit
+from tests.support.procs import assert_dead
 
 UNIT = "worker.service"
 SPEC = ServiceSpec(

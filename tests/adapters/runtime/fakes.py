@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,46 +23,22 @@ from typing import Any
 
 from aiohttp import web
 
-from talon.adapters.command import exec_env
+from tests.support.fake_tools import FakeToolDir
 
 FAKEBIN = Path(__file__).with_name("fakebin.py")
 
 
-class FakeTools:
+class FakeTools(FakeToolDir):
     """Fake ``colima``/``limactl``/``ssh`` first on PATH, their state and call log in ``root``."""
 
     def __init__(self, root: Path, tools: tuple[str, ...] = ("colima", "limactl", "ssh")) -> None:
-        self.root = root
-        self.bin = root / "bin"
-        self.bin.mkdir(parents=True, exist_ok=True)
-        for tool in tools:
-            wrapper = self.bin / tool
-            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{FAKEBIN}" {tool} "$@"\n')
-            wrapper.chmod(0o755)
-        self.env = exec_env([str(self.bin)])
+        super().__init__(root, FAKEBIN, tools)
         self.env["FAKE_RUNTIME_DIR"] = str(root)
         self.env["COLIMA_HOME"] = str(root / "colima-home")
         self.env["LIMA_HOME"] = str(root / "lima-home")
 
     def set_state(self, state: dict[str, Any]) -> None:
         (self.root / "state.json").write_text(json.dumps(state))
-
-    def state(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads((self.root / "state.json").read_text())
-        return loaded
-
-    def _log(self) -> list[dict[str, Any]]:
-        path = self.root / "calls.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-    def calls(self) -> list[list[str]]:
-        """Every argv, in order, the tool name first."""
-        return [entry["argv"] for entry in self._log()]
-
-    def pids(self) -> list[int]:
-        return [int(entry["pid"]) for entry in self._log()]
 
 
 @contextmanager
@@ -193,24 +168,6 @@ class FakeEngine:
             await self._runner.cleanup()
         if self.path.exists():
             os.unlink(self.path)
-
-
-def assert_dead(pid: int) -> None:
-    """A tool that hung was killed with its group (a zombie awaiting reaping counts as dead)."""
-    import time
-
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
-                return
-        except (FileNotFoundError, IndexError):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} is still alive")
 
 
 # The script every shell runtime must carry intact (R6): spaces, both quotes, $, ;.

@@ -17,8 +17,8 @@ from tests.adapters.runtime.fakes import (
     TRICKY_SCRIPT,
     FakeEngine,
     FakeTools,
-    assert_dead,
 )
+from tests.support.procs import assert_dead
 
 RUNNING = {"status": "Running", "runtime": "docker"}
 

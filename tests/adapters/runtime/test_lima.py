@@ -12,7 +12,8 @@ import pytest
 from talon.adapters.command import run_command
 from talon.adapters.runtime.lima import LimaRuntime, json_lines, parse_uptime
 from talon.errors import ActionFailed, AdapterUnavailable
-from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools, assert_dead
+from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools
+from tests.support.procs import assert_dead
 
 RUNNING: dict[str, Any] = {"status": "Running"}
 

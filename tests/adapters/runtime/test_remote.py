@@ -11,7 +11,8 @@ import pytest
 from talon.adapters.command import run_command
 from talon.adapters.runtime.remote import RemoteRuntime
 from talon.errors import AdapterUnavailable
-from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools, assert_dead
+from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools
+from tests.support.procs import assert_dead
 
 
 def _remote(tools: FakeTools, **kwargs: object) -> RemoteRuntime:

@@ -36,6 +36,7 @@ from talon.adapters.command import CommandResult
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable, TalonError
+from talon.node import home_dir
 
 DOMAINS = ("auto", "gui", "system")
 LAUNCH_DAEMONS = Path("/Library/LaunchDaemons")
@@ -118,8 +119,7 @@ class LaunchdProcessManager:
         self.timeout_s = timeout_s
         self._launchctl = launchctl
         self.uid = os.getuid() if uid is None else uid
-        home = Path(self._env.get("HOME") or os.path.expanduser("~"))
-        self.agents_dir = agents_dir or home / "Library" / "LaunchAgents"
+        self.agents_dir = agents_dir or home_dir(self._env) / "Library" / "LaunchAgents"
         self.daemons_dir = LAUNCH_DAEMONS
 
     @property

@@ -26,7 +26,6 @@ quoted the same way, one variable a line.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from talon.adapters.command import CommandResult
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable, TalonError
+from talon.node import home_dir
 
 SCOPES = ("auto", "user", "system")
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -130,9 +130,9 @@ class SystemdProcessManager:
         self.scope = scope
         self.timeout_s = timeout_s
         self._systemctl = systemctl
-        home = Path(self._env.get("HOME") or os.path.expanduser("~"))
         config = self._env.get("XDG_CONFIG_HOME", "").strip()
-        user_dir = (Path(config) if config else home / ".config") / "systemd" / "user"
+        config_dir = Path(config) if config else home_dir(self._env) / ".config"
+        user_dir = config_dir / "systemd" / "user"
         self.unit_dirs = {"user": user_dir, "system": SYSTEM_UNIT_DIR}
         if unit_dir is not None:
             self.unit_dirs[self._install_scope()] = unit_dir

@@ -34,6 +34,7 @@ from talon.adapters.runtime.lima import (
 )
 from talon.adapters.tool import failure, run_tool
 from talon.errors import ActionFailed, AdapterUnavailable
+from talon.node import home_dir
 
 
 def short_name(profile: str) -> str:
@@ -66,8 +67,7 @@ class ColimaRuntime:
         explicit = self._env.get("COLIMA_HOME", "").strip()
         if explicit:
             return Path(explicit).expanduser()
-        home = self._env.get("HOME") or os.path.expanduser("~")
-        return Path(home) / ".colima"
+        return home_dir(self._env) / ".colima"
 
     def engine_socket(self) -> str:
         """The configured socket, else colima's: $COLIMA_HOME/PROFILE/docker.sock."""
