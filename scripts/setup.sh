@@ -13,18 +13,23 @@ declare -A NEED=(
   [redis-cli]=redis-tools
   [kubectl]=kubernetes-client
   [openssl]=openssl
+  [ssh]=openssh-client             # the ssh probe kind and the remote runtime
+  [/usr/sbin/sshd]=openssh-server  # a real sshd on loopback for the ssh probe's tests
+  [chromium]=chromium              # the status page's test in a real headless browser
+  [promtool]=prometheus            # validates docs/prometheus rules (promtool check/test rules)
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("${NEED[$cmd]}")
 done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian redis-server package starts a system instance; Talon's tests start their own.
+# Debian's packages may start system instances (redis, sshd, prometheus) where an init
+# system runs; Talon's tests start their own, on their own loopback ports.
 
 PY=.venv/bin/python
 if [ ! -x "$PY" ]; then

@@ -99,3 +99,51 @@ def test_status_reports_an_unreadable_state_without_touching_it(tmp_path: Path) 
     data = json.loads(done.stdout)
     assert data["warnings"]
     assert (tmp_path / "state.json").read_text() == "{truncated"
+
+
+def test_status_lists_every_probe_with_its_path_and_the_host_resources(tmp_path: Path) -> None:
+    StateStore(tmp_path).save_report(
+        {
+            "started_at": 1.0,
+            "finished_at": 2.0,
+            "probes": [
+                {
+                    "key": "http.api",
+                    "kind": "http",
+                    "layer": "service",
+                    "status": "ok",
+                    "error_kind": None,
+                    "endpoint_class": "vm",
+                    "message": "HTTP 200",
+                    "latency_ms": 4.2,
+                    "paths": [
+                        {"path_class": "localhost", "target": "127.0.0.1:81", "ok": False},
+                        {"path_class": "vm", "target": "127.0.0.2:81", "ok": True},
+                    ],
+                },
+                {
+                    "key": "ssh.nas",
+                    "kind": "ssh",
+                    "layer": "host",
+                    "status": "critical",
+                    "error_kind": "refused",
+                    "endpoint_class": None,
+                    "message": "connection refused",
+                    "latency_ms": 1.0,
+                    "paths": [],
+                },
+            ],
+        }
+    )
+    data = json.loads(talon(tmp_path, "status", "--json").stdout)
+    assert [p["key"] for p in data["probes"]] == ["ssh.nas", "http.api"]
+    assert data["probes"][1]["answered_by"] == "127.0.0.2:81"
+    assert data["resources"]["memory"]["total_bytes"] > 0
+    assert data["resources"]["disks"]
+    assert {"1m", "5m", "15m"} <= set(data["resources"]["load"])
+    table = talon(tmp_path, "status").stdout
+    assert "vm 127.0.0.2:81" in table
+    assert "ssh.nas" in table
+    assert "memory:" in table
+    assert "load:" in table
+    assert "disk:" in table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from talon.core import ActionKind, NodeState, clear_hold
+from talon.core import ActionKind, Facts, NodeState, clear_hold
 from talon.errors import ErrorKind
 from talon.faults import Fault
 from tests.core.sim import Sim, config, down, policy, result, up
@@ -210,3 +210,28 @@ def test_green_again_after_a_hold_is_proven_then_closed_not_stuck() -> None:
     assert sim.state.last_closed is not None
     assert sim.state.last_closed.outcome == "recovered"
     assert len(sim.kinds(ActionKind.FORCE_CYCLE)) == 1
+
+
+def test_the_warmup_counts_from_when_the_heal_finished_not_from_its_decision() -> None:
+    """A heal that takes 100 s (a force-cycle can take minutes) still gets its full warmup."""
+    sim = Sim(config(policy("http.svc")))
+    sim.tick(down("http.svc"))
+    decided = sim.now
+    assert sim.state.node is NodeState.VERIFYING
+    finished = Facts(heal_finished_at=decided + 100)  # what the shell tells the next cycle
+    sim.tick(down("http.svc"), facts=finished, dt=100)
+    assert sim.state.verification is not None
+    assert sim.state.verification.warmup_until == decided + 100 + 120
+    sim.tick(down("http.svc"), facts=finished, dt=30)  # 130 s after the decision
+    assert sim.state.node is NodeState.VERIFYING, "still warming up: a transient is tolerated"
+    sim.tick(down("http.svc"), facts=finished, dt=100)  # warmup over and still down
+    assert sim.state.node is NodeState.HOLD
+
+
+def test_a_heal_finished_before_this_verification_does_not_move_its_warmup() -> None:
+    sim = Sim(config(policy("http.svc")))
+    sim.tick(down("http.svc"))
+    warmup = sim.state.verification.warmup_until  # type: ignore[union-attr]
+    sim.tick(up("http.svc"), facts=Facts(heal_finished_at=sim.now - 500))
+    assert sim.state.verification is not None
+    assert sim.state.verification.warmup_until == warmup

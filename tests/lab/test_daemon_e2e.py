@@ -62,10 +62,18 @@ def test_f1_split_brain_gets_a_bridge_heal_only_and_is_verified(fresh: Lab, tmp_
         assert incident["root_cause"] == "split_brain"
         assert kinds(run) == ["bridge_heal"]  # no service restart, no heal script, no cycle
         assert [e["outcome"] for e in run.ended("bridge_heal")] == ["done"]
-        files = evidence(run, incident["id"])
+        # The incident is closed (and logged) before the cycle captures its last evidence.
+        files = run.wait_for(
+            "the recovery-verified capture",
+            lambda: (
+                (f := evidence(run, incident["id"]))
+                and any("recovery-verified" in x for x in f)
+                and f
+            ),
+            10,
+        )
         for moment in ("failure-detected", "before-bridge-heal", "after-bridge-heal"):
             assert any(moment in f for f in files), files
-        assert any("recovery-verified" in f for f in files)
         status, health = run.health()
         assert (status, health["signal"], health["state"]) == (200, "stable", "healthy")
         shown = run.talon("incidents", "show", incident["id"])

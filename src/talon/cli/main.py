@@ -239,6 +239,25 @@ def hold_clear() -> None:
 
 
 @cli.group()
+def fleet() -> None:
+    """The fleet: every peer's /health ([fleet] in config.toml)."""
+
+
+@fleet.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema talon.fleet/v1).")
+@click.pass_obj
+def fleet_status(opts: Options, as_json: bool) -> None:
+    """Every peer's state, signal, pass rate and staleness, read at once.
+
+    Exit 0: all reachable, fresh and stable. 1: a peer is recovering, stale or
+    unreachable. 2: a peer is in failed recovery or a degraded hold (or no peer).
+    """
+    from talon.cli.fleet import run_fleet_status
+
+    sys.exit(run_fleet_status(opts.load(), as_json=as_json))
+
+
+@cli.group()
 @click.option(
     "--dir",
     "directory",

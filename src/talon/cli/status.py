@@ -1,4 +1,8 @@
-"""``talon status`` and ``talon hold clear``: the persisted state, read and acted on."""
+"""``talon status`` and ``talon hold clear``: the persisted state, read and acted on.
+
+The view itself is ``talon.status_view.status_view`` (shared with the daemon's
+status page); this module reads the state directory and the host, and prints.
+"""
 
 from __future__ import annotations
 
@@ -8,79 +12,12 @@ from typing import Any
 
 import click
 
-from talon.core import CoreState, NodeState, Signal, clear_hold
+from talon.core import NodeState, Signal, clear_hold
 from talon.node import NodeIdentity
 from talon.store import StateStore
 
-SCHEMA = "talon.status/v1"
+RECENT_INCIDENTS = 5
 EXIT = {Signal.STABLE: 0, Signal.RECOVERING: 1, Signal.FAILED_RECOVERY: 2, Signal.DEGRADED_HOLD: 2}
-
-
-def status_json(
-    state: CoreState,
-    report: dict[str, Any] | None,
-    identity: NodeIdentity,
-    now: float,
-    warnings: list[str],
-    daemon: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    incident = state.incident
-    classified = {probe: (fault.value, explained) for probe, fault, explained in state.last_faults}
-    failures = []
-    for probe in (report or {}).get("probes", []):
-        if probe["status"] in ("ok", "skipped") and probe["key"] not in classified:
-            continue
-        fault, explained = classified.get(probe["key"], (None, False))
-        failures.append(
-            {
-                "key": probe["key"],
-                "status": probe["status"],
-                "error_kind": probe["error_kind"],
-                "endpoint_class": probe["endpoint_class"],
-                "message": probe["message"],
-                "classification": fault,
-                "explained": explained,
-            }
-        )
-    failures += [
-        {
-            "key": key,
-            "status": None,
-            "error_kind": None,
-            "endpoint_class": None,
-            "message": "",
-            "classification": fault.value,
-            "explained": explained,
-        }
-        for key, fault, explained in state.last_faults
-        if key.startswith("fact:") or key == "network"
-    ]
-    return {
-        "schema": SCHEMA,
-        "node": {"node_id": identity.node_id, "platform": identity.platform, "arch": identity.arch},
-        "state": state.node.value,
-        "signal": state.signal.value,
-        "incident": None if incident is None else incident.as_dict(last=10),
-        "hold": None
-        if state.hold is None
-        else {
-            "reason": state.hold.reason.value,
-            "since": state.hold.since,
-            "until": state.hold.until,
-            "remaining_s": max(0.0, state.hold.until - now),
-        },
-        "failed_recovery_at": state.failed_recovery_at,
-        "verifying": state.verification is not None,
-        "last_cycle": None
-        if report is None
-        else {
-            "started_at": report.get("started_at"),
-            "finished_at": report.get("finished_at"),
-            "failures": failures,
-        },
-        "daemon": daemon,
-        "warnings": warnings,
-    }
 
 
 def run_status(as_json: bool) -> int:
@@ -92,7 +29,19 @@ def run_status(as_json: bool) -> int:
     warnings = [loaded.warning] if loaded.warning else []
     if daemon and daemon.get("config_error"):
         warnings.append(f"the running daemon rejected a config change: {daemon['config_error']}")
-    data = status_json(loaded.state, store.last_report(), identity, now, warnings, daemon)
+    from talon.host import read_resources
+    from talon.status_view import status_view
+
+    data = status_view(
+        loaded.state,
+        store.last_report(),
+        identity,
+        now,
+        warnings=warnings,
+        daemon=daemon,
+        resources=read_resources([identity.state_dir, identity.log_dir], now),
+        recent_incidents=store.recent_incidents(RECENT_INCIDENTS),
+    )
     data["worker"] = (daemon or {}).get("worker") or _worker_only(store)
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -152,6 +101,39 @@ def worker_line(worker: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+STATUS_STYLE = {"ok": "green", "skipped": "dim", "warning": "yellow"}  # anything else: red
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def resources_lines(resources: dict[str, Any]) -> list[str]:
+    """Memory, load and disks in three short lines."""
+    memory, load = resources["memory"], resources["load"]
+    disks = ", ".join(
+        f"{d['path']} {d['used_percent']:.0f}% used ({_size(d['free_bytes'])} free)"
+        for d in resources["disks"]
+    )
+    return [
+        f"memory: {_size(memory['available_bytes'])} available of {_size(memory['total_bytes'])}"
+        f" ({memory['available_percent']:.0f}%)",
+        f"load: {load['1m']:.2f} {load['5m']:.2f} {load['15m']:.2f} on {resources['cpus']} CPUs",
+        f"disk: {disks or '-'}",
+    ]
+
+
+def path_cell(probe: dict[str, Any]) -> str:
+    """Which path answered, and where: ``vm 127.0.0.2:8080``."""
+    if probe["endpoint_class"] is None:
+        return "-"
+    return " ".join(x for x in (probe["endpoint_class"], probe["answered_by"]) if x)
+
+
 def _print(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -168,19 +150,47 @@ def _print(data: dict[str, Any]) -> None:
         )
     if (hold := data["hold"]) is not None:
         console.print(f"hold ({hold['reason']}): {hold['remaining_s']:.0f}s remaining")
+    if (v := data["verification"]) is not None:
+        console.print(
+            f"verifying a heal: {v['greens']} green checks, warmup "
+            f"{v['warmup_remaining_s']:.0f}s remaining"
+        )
     cycle = data["last_cycle"]
-    if cycle and cycle["failures"]:
-        table = Table(title="last cycle's failures")
-        for column in ("probe", "status", "classification", "path", "message"):
+    if cycle is None:
+        console.print("no cycle recorded yet")
+    else:
+        summary = data["summary"]
+        age = cycle["age_s"]
+        table = Table(
+            title=f"probes: {summary['passed']} passed, {summary['failed']} failed, "
+            f"{summary['skipped']} skipped" + ("" if age is None else f" — {age:.0f}s ago")
+        )
+        for column in ("layer", "probe", "status", "path", "ms", "message"):
             table.add_column(column, overflow="fold")
-        for f in cycle["failures"]:
-            cls = (f["classification"] or "-") + (" (explained)" if f["explained"] else "")
+        for probe in data["probes"]:
+            style = STATUS_STYLE.get(probe["status"], "red")
+            message = probe["message"]
+            if probe["classification"]:
+                note = " (explained)" if probe["explained"] else ""
+                message = f"{probe['classification']}{note}: {message}"
+            latency = probe["latency_ms"]
             table.add_row(
-                f["key"], f["status"] or "-", cls, f["endpoint_class"] or "-", escape(f["message"])
+                probe["layer"],
+                probe["key"],
+                f"[{style}]{probe['status']}[/]",
+                escape(path_cell(probe)),
+                "-" if latency is None else f"{latency:.0f}",
+                escape(message),
             )
         console.print(table)
-    elif cycle is None:
-        console.print("no cycle recorded yet")
+        facts = [f for f in cycle["failures"] if f["status"] is None]
+        for fact in facts:
+            console.print(f"fact {fact['key']}: {fact['classification']}")
+    if (resources := data["resources"]) is not None:
+        for line in resources_lines(resources):
+            console.print(escape(line))
+    for finding in data["findings"]:
+        console.print(f"[yellow]host:[/] {escape(finding)}")
     if (worker := data.get("worker")) is not None:
         console.print(escape(worker_line(worker)))
     for warning in data["warnings"]:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from talon.config.fleet import DeadmanConfig, FleetConfig
 from talon.config.outputs import (
     EventsConfig,
     EvidenceConfig,
@@ -21,6 +22,7 @@ from talon.config.outputs import (
     SecretsConfig,
 )
 from talon.config.probes import ProbeSpec, check_host
+from talon.config.telemetry import TelemetryConfig
 
 Seconds = Annotated[int, Field(ge=1, le=86_400 * 7)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
@@ -300,6 +302,9 @@ class TalonConfig(Section):
     secrets: SecretsConfig = SecretsConfig()
     log: LogConfig = LogConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    fleet: FleetConfig = FleetConfig()
+    deadman: DeadmanConfig = DeadmanConfig()
 
     @model_validator(mode="after")
     def _lab_services_need_the_lab(self) -> TalonConfig:

@@ -1,9 +1,9 @@
 """Probe declarations of the services file, one model per kind.
 
 The original format's ``[launchd.NAME]``, ``[http.NAME]`` and ``[script.NAME]``
-are accepted unchanged; ``tcp``, ``redis``, ``service``, ``k8s``, ``runtime``
-and ``container`` are Talon's additions, as are ``class``, ``layer``, ``tags``, ``informational``,
-``enabled`` and the ``endpoint`` table.
+are accepted unchanged; ``tcp``, ``redis``, ``service``, ``k8s``, ``runtime``,
+``container`` and ``ssh`` are Talon's additions, as are ``class``, ``layer``,
+``tags``, ``informational``, ``enabled`` and the ``endpoint`` table.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from talon.faults import Fault
 
@@ -34,6 +42,24 @@ def check_host(host: str) -> str:
         if not _HOSTNAME.match(host):
             raise ValueError(f"{host!r} is not a valid host name or IP address") from None
     return host
+
+
+def check_http_url(value: str, *, show: bool = True) -> str:
+    """An http(s) URL with a valid host and port; ``show=False`` keeps the URL out of errors."""
+    said = repr(value) if show else "the URL given"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"must start with http:// or https://, got {said}")
+    if not parts.hostname:
+        raise ValueError(f"has no host: {said}")
+    check_host(parts.hostname)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"has a port out of range 1-65535: {said}") from None
+    if port == 0:
+        raise ValueError(f"has a port out of range 1-65535: {said}")
+    return value
 
 
 def split_host_port(value: str) -> tuple[str, int]:
@@ -170,19 +196,7 @@ class HttpProbe(ProbeBase):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        if not parts.hostname:
-            raise ValueError(f"has no host: {value!r}")
-        check_host(parts.hostname)
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"has a port out of range 1-65535: {value!r}") from None
-        if port == 0:
-            raise ValueError(f"has a port out of range 1-65535: {value!r}")
-        return value
+        return check_http_url(value)
 
 
 class TcpProbe(ProbeBase):
@@ -307,6 +321,122 @@ class ContainerProbe(ProbeBase):
         return value
 
 
+_SSH_USER = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
+_SSH_OPTION = re.compile(r"^([A-Za-z][A-Za-z0-9]*)=(\S.*)$")
+# Options the probe sets from its own keys, or always; ssh keeps the FIRST value it sees.
+_SSH_OWNED = {
+    "batchmode": "it is always yes: Talon never lets ssh prompt",
+    "connecttimeout": "it follows timeout_secs",
+    "stricthostkeychecking": "use strict_host_key_checking",
+    "userknownhostsfile": "use known_hosts_file",
+    "port": "use port",
+    "user": "use user",
+    "identityfile": "use identity_file",
+    "controlmaster": "every check is a fresh connection",
+    "controlpath": "every check is a fresh connection",
+    "remotecommand": "use command",
+}
+
+
+class SshProbe(ProbeBase):
+    """A host is reachable over ssh and a command there exits 0 (BatchMode: never a prompt)."""
+
+    kind: Literal["ssh"] = "ssh"
+    probe_class: ProbeClass = Field("infra", alias="class")
+    layer: Layer = "host"
+    host: str = Field(description="Host name, IP address or ssh config alias to reach.")
+    port: Annotated[int, Field(ge=1, le=65_535)] = Field(22, description="The sshd port.")
+    user: str | None = Field(
+        None, description="Remote user; default: ssh's (its config, or yours)."
+    )
+    identity_file: str | None = Field(
+        None,
+        description="Private key to offer, and only that one (IdentitiesOnly); ~ and $VARS "
+        "expanded. Default: ssh's own keys and agent.",
+    )
+    command: NonBlank = Field(
+        "true",
+        description="Run on the host with sh, passed as one word (R6): exit 0 ok, 1 warning, "
+        "2 critical, 3 unknown, as a script probe.",
+    )
+    strict_host_key_checking: Literal["yes", "accept-new"] = Field(
+        "accept-new",
+        description="'accept-new' trusts a host's key on first contact and pins it; 'yes' only "
+        "connects to hosts already in known_hosts_file. Either way a CHANGED key is refused.",
+    )
+    known_hosts_file: str | None = Field(
+        None,
+        description="Where host keys are pinned; default ssh_known_hosts in Talon's state "
+        "directory, so Talon never writes to your own known_hosts.",
+    )
+    ssh_config: str | None = Field(
+        None,
+        description="ssh client config file (ssh -F), or 'none' to read none; default: "
+        "ssh's own (yours, then the system's).",
+    )
+    ssh_options: list[str] = Field(
+        default_factory=list,
+        description="Extra ssh options as KEY=VALUE, each passed as -o KEY=VALUE.",
+    )
+    remote: Remote = None
+
+    @field_validator("strict_host_key_checking", mode="before")
+    @classmethod
+    def _never_no(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in ("no", "off", "false"):
+            raise ValueError(
+                f"{value!r} would accept any host key, even a changed one (a man-in-the-middle);"
+                " use 'accept-new' (trust on first contact) or 'yes'"
+            )
+        if value is False:
+            raise ValueError("must be 'yes' or 'accept-new', not false")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is not None and not _SSH_USER.match(value):
+            raise ValueError(f"{value!r} is not a user name (letters, digits, '.', '_', '-')")
+        return value
+
+    @field_validator("identity_file", "known_hosts_file", "ssh_config")
+    @classmethod
+    def _path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A probe does not know where the services file is: a relative path would be
+        # relative to wherever Talon happens to run.
+        if value is None or (info.field_name == "ssh_config" and value == "none"):
+            return value
+        if not value.startswith(("/", "~/", "$")):
+            raise ValueError(f"must be an absolute path (/PATH, ~ or $VAR first), got {value!r}")
+        return value
+
+    @field_validator("ssh_options")
+    @classmethod
+    def _options(cls, value: list[str]) -> list[str]:
+        for option in value:
+            found = _SSH_OPTION.match(option)
+            if not found:
+                raise ValueError(
+                    f'{option!r} is not KEY=VALUE (e.g. "ServerAliveInterval=5"); '
+                    "each becomes -o KEY=VALUE"
+                )
+            why = _SSH_OWNED.get(found.group(1).lower())
+            if why:
+                raise ValueError(f"{option!r} cannot be set here: {why}")
+        return value
+
+    @property
+    def target(self) -> str:
+        """``user@host:port``, as results show which machine answered."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.user + '@' if self.user else ''}{host}:{self.port}"
+
+
 ProbeSpec = (
     HttpProbe
     | TcpProbe
@@ -316,6 +446,7 @@ ProbeSpec = (
     | K8sProbe
     | RuntimeProbe
     | ContainerProbe
+    | SshProbe
 )
 
 KIND_MODELS: dict[str, type[ProbeBase]] = {
@@ -328,4 +459,5 @@ KIND_MODELS: dict[str, type[ProbeBase]] = {
     "k8s": K8sProbe,
     "runtime": RuntimeProbe,
     "container": ContainerProbe,
+    "ssh": SshProbe,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from talon.config.models import TalonConfig
-from talon.config.probes import ServiceProbe
+from talon.config.probes import ServiceProbe, SshProbe
 from talon.node import NodeIdentity, expand_path
 
 
@@ -43,10 +43,31 @@ def collect_warnings(
                 f"kind = {config.process_manager.kind!r} on {identity.platform}); this probe "
                 "will report 'unknown'"
             )
+        if isinstance(probe, SshProbe):
+            out.extend(_ssh_warnings(probe, config, env))
         endpoint = getattr(probe, "endpoint", None)
         if endpoint and "vm" in endpoint.paths and config.runtime.kind == "null":
             out.append(
                 f"{probe.key}: endpoint path 'vm' is skipped: no container runtime is "
                 "configured to discover the VM address ([runtime])"
             )
+    return out
+
+
+def _ssh_warnings(probe: SshProbe, config: TalonConfig, env: Mapping[str, str]) -> list[str]:
+    import shutil
+
+    from talon.adapters.command import exec_path
+
+    out = []
+    path = exec_path(config.exec.path, env.get("PATH") if config.exec.inherit_path else None)
+    if shutil.which("ssh", path=path) is None:
+        out.append(
+            f"{probe.key}: no ssh client on Talon's PATH ([exec] path): this probe will "
+            "report 'unknown'"
+        )
+    if probe.identity_file and not expand_path(probe.identity_file, env).is_file():
+        out.append(
+            f"{probe.key}: identity_file {probe.identity_file!r} does not exist on this machine"
+        )
     return out

@@ -110,7 +110,12 @@ def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> 
         return policy.classify_as, policy.layer
     if not policy.heals:
         return Fault.APP_FAILURE, "app"
-    if result.error_kind is ErrorKind.DENIED and policy.layer in ("cluster", "service"):
+    # An ssh key or host key refused is not the cluster's RBAC: never apply a manifest for it.
+    if (
+        result.error_kind is ErrorKind.DENIED
+        and policy.layer in ("cluster", "service")
+        and policy.kind != "ssh"
+    ):
         return Fault.RBAC_DRIFT, "cluster"
     # Split-brain only when the failing path is the forwarded one (R11).
     vm_answered = any(p.ok and p.path_class == "vm" for p in result.paths)

@@ -83,6 +83,9 @@ class Facts:
     runtime_uptime_s: float | None = None
     worker_quick_exits: int = 0  # consecutive exits right after start (from the supervisor)
     port_holder_pid: int | None = None  # holds the worker's port; the supervisor may not kill it
+    # When the last tier-1 heal the shell ran finished: the warmup counts from then, not
+    # from the decision, so a slow heal (a force-cycle can take minutes) gets its full warmup.
+    heal_finished_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,10 @@ def _verify(c: _Cycle, found: Assessment, report: Report) -> None:
     v = c.state.verification
     assert v is not None
     h = c.config.healing
+    done = report.facts.heal_finished_at
+    if done is not None and done >= v.started_at and done + h.warmup_secs > v.warmup_until:
+        v = replace(v, warmup_until=done + h.warmup_secs)  # the heal outlasted its decision
+        c.state = replace(c.state, verification=v)
     if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in found.roots):
         c.state = replace(c.state, verification=None)
         c.note("verify", "failed", "the VM is crash-looping: nothing to verify until it holds")

@@ -31,6 +31,7 @@ from talon.evidence.bundle import Bundles
 from talon.report import CycleReport
 from talon.store import StoreError, atomic_write
 from talon.store.journal import Journal
+from talon.telemetry import NOOP, Tracer
 
 # Actions that only read: run in shadow mode too.
 OBSERVING = frozenset({ActionKind.CAPTURE_EVIDENCE})
@@ -78,6 +79,8 @@ class Executor:
     capture: Callable[[Action, CycleView], Awaitable[dict[str, Any]]]  # the evidence snapshot
     on_outcome: Callable[[Action, Outcome], None]
     shadow: bool = False
+    tracer: Tracer = NOOP  # a span per action when [telemetry] is on
+    on_delivery: Callable[[str, bool], None] = lambda channel, ok: None  # (channel, ok)
     running: dict[str, Running] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # write errors, for /health
 
@@ -105,6 +108,17 @@ class Executor:
 
     # the one entry point -----------------------------------------------
     async def run(self, action: Action, view: CycleView) -> Outcome:
+        if not self.tracer.enabled:
+            return await self._run(action, view)
+        from talon.telemetry.attributes import action_attributes, record_outcome
+
+        w = self.wiring()
+        with self.tracer.span("talon.action", action_attributes(action, w)) as span:
+            outcome = await self._run(action, view)
+            record_outcome(span, outcome, w.secrets.known_values())
+            return outcome
+
+    async def _run(self, action: Action, view: CycleView) -> Outcome:
         if self.journal.seen(action.key):
             outcome = Outcome(SKIPPED, "already in the journal: not fired again (replay-safe)")
             self._record(action.incident_id, "note", key=action.key, detail=outcome.detail)
@@ -280,6 +294,8 @@ class Executor:
             f"evidence: {self.bundles.bundle(action.incident_id).path}",
         )
         deliveries = await w.notifier.send(message)
+        for d in deliveries:
+            self.on_delivery(d.channel, d.ok)
         if not deliveries:
             return Outcome(
                 SKIPPED, f"no channel takes {message.event} messages ([[notify.channel]])"

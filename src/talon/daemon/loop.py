@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from talon import __version__
+from talon.actions.deadman import Deadman
 from talon.actions.events import ACTION_COMPLETED, action_event_data, cloud_event, events_for
 from talon.actions.outcome import Outcome
 from talon.config import LoadedConfig, load
@@ -44,8 +45,10 @@ from talon.probes import run_cycle
 from talon.report import CycleReport
 from talon.store import StateStore, StoreError, atomic_write
 from talon.store.journal import Journal
+from talon.telemetry import NOOP, Span, Tracer
 
 HISTORY = 30  # cycles kept in memory for evidence
+RECENT_INCIDENTS = 5  # closed incidents on the status page
 RETRY_EVERY_S = 10.0
 WATCH_EVERY_S = 1.0
 UPTIME_TIMEOUT_S = 2.0
@@ -88,6 +91,8 @@ class Daemon:
         self.write_errors: list[str] = []
         self.cycle_started: float | None = None
         self.cycle_finished: float | None = None
+        self.last_report: CycleReport | None = None
+        self.heal_finished_at: float | None = None  # told to the core: the warmup starts here
         self.started_at = clock()
         self._pending: LoadedConfig | None = None
         self._state_mtime: int | None = None
@@ -101,8 +106,10 @@ class Daemon:
         self.log: Any = None
         self.log_sink: Any = None
         self.metrics: Any = None
+        self.tracer: Tracer = NOOP
         self.tasks = TaskSupervisor(self._task_changed)
         self.executor: Executor
+        self.deadman: Deadman  # built in run(), beside the metrics
 
     # ---------------------------------------------------------------- setup
     def _setup_logging(self, loaded: LoadedConfig) -> None:
@@ -145,11 +152,30 @@ class Daemon:
                 lock.release()
 
     async def _run(self) -> int:
-        from talon.web.metrics import TalonMetrics
+        from talon.telemetry import build_tracer
+        from talon.web.metrics import TalonMetrics, read_host
 
         self._setup_logging(self._first)
-        self.metrics = TalonMetrics(self.identity.node_id, self.identity.platform)
+        self.metrics = TalonMetrics(
+            self.identity.node_id,
+            self.identity.platform,
+            started_at=self.started_at,
+            host=read_host([self.state_dir, self.identity.log_dir]),
+        )
+        self.deadman = Deadman(self.identity.node_id, self.metrics, shadow=self.shadow)
         self.w = Wiring.build(self._first, self.state_dir)
+        self.metrics.watch(
+            worker=lambda: self.worker.view(self.clock()),
+            notify_pending=lambda: len(self.w.notifier.pending()),
+        )
+        if self.mode != "worker-only":
+            self.tracer = await build_tracer(
+                self.w.loaded.config.telemetry,
+                self.identity,
+                secrets=self.w.secrets,
+                env=os.environ,
+                log=self.log,
+            )
         self.executor = Executor(
             wiring=lambda: self.w,
             journal=self.journal,
@@ -159,6 +185,8 @@ class Daemon:
             capture=self._capture,
             on_outcome=self._on_outcome,
             shadow=self.shadow,
+            tracer=self.tracer,
+            on_delivery=self.metrics.observe_notification,
         )
         self._load_state()
         self._recover_journal()
@@ -202,6 +230,7 @@ class Daemon:
                         raise
                 except Exception as exc:  # a bug in one cycle must not end the watch
                     self.log.exception("cycle.error", error=repr(exc))
+                    self.deadman.finished(self.w, self.clock(), self.state, (), {}, repr(exc))
                 await self._sleep()
         finally:
             await self._shutdown()
@@ -232,12 +261,14 @@ class Daemon:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.worker.shutdown(self.stop_signal)  # drained before its task is cancelled
+        await self.deadman.aclose()
         await self.tasks.stop()
         if self.mode != "worker-only":
             self._persist(None, None)
         await self.w.aclose()
         if self.mode != "worker-only":
             self._write_status()
+        await self.tracer.shutdown()  # flush the last spans, bounded by [telemetry] timeout_secs
         self.log.info("daemon.stop", state=self.state.node.value)
 
     async def _sleep(self) -> None:
@@ -259,21 +290,33 @@ class Daemon:
 
     # --------------------------------------------------------------- cycle
     async def _cycle(self) -> None:
+        attrs = None
+        if self.tracer.enabled:
+            from talon.telemetry.attributes import cycle_start_attributes
+
+            attrs = cycle_start_attributes(self.w)
+        with self.tracer.span("talon.cycle", attrs) as span:
+            await self._cycle_body(span)
+
+    async def _cycle_body(self, span: Span) -> None:
         await self._apply_pending()
         await self._pickup_external_state()
         w = self.w
         self.cycle_started = self.clock()
+        self.deadman.started(w, self.cycle_started)
         self.worker.poke()  # the single-owner check runs every cycle (R23)
         report = await run_cycle(w.loaded.probes, w.ctx, bulkheads=w.loaded.config.bulkheads)
         facts = Facts(
             runtime_uptime_s=await self._uptime(),
             worker_quick_exits=self.worker.quick_exits(self.clock()),
             port_holder_pid=self.worker.port_holder_pid(self.clock()),
+            heal_finished_at=self.heal_finished_at,
         )
         before = self.state
         now = report.finished_at
         after, actions = step(before, Report(report.results, facts), now, w.core)
         self.state = after
+        self.last_report = report
         self._remember(report)
         closed = after.last_closed if after.last_closed is not before.last_closed else None
         self._persist(report, closed)
@@ -285,11 +328,21 @@ class Daemon:
                 continue
             outcome = await self.executor.run(action, view)
             if action.kind in TIERS and outcome.status != "skipped":
+                self.heal_finished_at = self.clock()
                 await self._after_heal(action, view)
         self._emit_events(before, after, actions)
         self.cycle_finished = self.clock()
-        self.metrics.observe_cycle(report.results, after, self.cycle_started, self.cycle_finished)
+        self.deadman.finished(w, self.cycle_finished, after, report.results, self.tasks.state)
+        self.metrics.observe_cycle(
+            report.results, after, self.cycle_started, self.cycle_finished, before=before
+        )
         self._log_cycle(report, after, actions)
+        if span.recording:  # [telemetry] is on: the verdict and the failing probes
+            from talon.telemetry.attributes import record_cycle
+
+            t = w.loaded.config.telemetry
+            known = w.secrets.known_values()
+            record_cycle(span, report.results, after, actions, t.probe_events, known)
         self._write_status()
 
     async def _after_heal(self, action: Action, view: CycleView) -> None:
@@ -478,7 +531,33 @@ class Daemon:
             tasks=self.tasks.state,
             running_actions=self.executor.running_view(),
             version=__version__,
+            probe_statuses=[r.status.value for r in self.last_report.results]
+            if self.last_report
+            else (),
         )
+
+    def status(self) -> dict[str, Any]:
+        """The status view (``talon.status/v1``) from memory, for /status.json and the page."""
+        from talon.cli.check import report_json
+        from talon.host import read_resources
+        from talon.status_view import status_view
+
+        now = self.clock()
+        report = None if self.last_report is None else report_json(self.last_report)
+        warnings = [] if self.config_error is None else [f"config rejected: {self.config_error}"]
+        view = status_view(
+            self.state,
+            report,
+            self.identity,
+            now,
+            warnings=warnings + self.write_errors[-3:],
+            daemon={"pid": os.getpid(), "started_at": self.started_at, "shadow": self.shadow},
+            resources=read_resources([self.state_dir, self.identity.log_dir], now),
+            recent_incidents=self.store.recent_incidents(RECENT_INCIDENTS),
+        )
+        view["worker"] = self.worker.view(now)
+        view["health"] = self.health()[1]
+        return view
 
     def stale_after(self) -> float:
         """A cycle is overdue after two intervals plus its slowest probe, plus a running heal."""
@@ -531,7 +610,8 @@ class Daemon:
 
         health = self.w.loaded.config.health
         token = await self.w.secrets.resolve(health.token) if health.token else None
-        server = WebServer(health.bind, WebSources(self.health, self.metrics.render), token)
+        sources = WebSources(self.health, self.metrics.render, status=self.status)
+        server = WebServer(health.bind, sources, token)
         await server.start()
         self.log.info("web.listening", bind=health.bind, port=server.bound_port)
         try:
@@ -594,4 +674,6 @@ class Daemon:
             self._setup_logging(loaded)
         if loaded.config.health != old.loaded.config.health:
             self.log.warning("config.health_changed", detail="a new [health] takes a restart")
+        if loaded.config.telemetry != old.loaded.config.telemetry:
+            self.log.warning("config.telemetry_changed", detail="a new [telemetry] takes a restart")
         await old.aclose()

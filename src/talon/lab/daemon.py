@@ -29,8 +29,8 @@ Settings = Mapping[str, Mapping[str, Any]]
 FAST: dict[str, dict[str, Any]] = {
     "": {"check_interval_secs": 1},
     "healing": {
-        # The warmup counts from the heal's decision: it must outlast the heal itself plus
-        # one cycle even on a loaded 2-core box (2 s did not: F1 read a transient as a regression).
+        # The warmup counts from the end of the heal; 4 s covers a restarted forwarder's
+        # first transient failures even on a loaded 2-core box.
         "warmup_secs": 4,
         "durability_checks": 3,
         "durability_interval_secs": 1,
@@ -67,6 +67,7 @@ class LabDaemon:
         *args: str,
         config: Path | None = None,
         health_port: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.lab = lab
         self.home = home
@@ -81,6 +82,7 @@ class LabDaemon:
             "TALON_STATE_DIR": str(self.state_dir),
             "TALON_LOG_DIR": str(self.log_dir),
             "NODE_ID": "lab-node",
+            **(env or {}),  # e.g. another NODE_ID, or a secret a config names
         }
 
     # process ----------------------------------------------------------
@@ -95,6 +97,19 @@ class LabDaemon:
         )
         out.close()
         return self
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[LabDaemon]:
+        """Started, up after its first cycle, stopped (by its pid) after."""
+        self.start()
+        try:
+            self.wait_for(
+                "the first cycle", lambda: self.daemon().get("last_cycle", {}).get("finished_at")
+            )
+            yield self
+        finally:
+            if self.alive():
+                self.stop()
 
     @property
     def config(self) -> Path:
@@ -227,12 +242,5 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def lab_daemon(lab: Lab, home: Path, overrides: Settings = FAST, *args: str) -> Iterator[LabDaemon]:
     """`talon run` against ``lab`` with ``overrides``; up after its first cycle, stopped after."""
     lab.write_talon_config(overrides)
-    run = LabDaemon(lab, home, *args).start()
-    try:
-        run.wait_for(
-            "the first cycle", lambda: run.daemon().get("last_cycle", {}).get("finished_at")
-        )
+    with LabDaemon(lab, home, *args).running() as run:
         yield run
-    finally:
-        if run.alive():
-            run.stop()

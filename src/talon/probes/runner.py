@@ -15,7 +15,7 @@ from typing import Any
 
 from talon.config.models import BulkheadConfig
 from talon.config.probes import ProbeSpec
-from talon.probes import container, http, k8s, redis, runtime, script, service, tcp
+from talon.probes import container, http, k8s, redis, runtime, script, service, ssh, tcp
 from talon.probes.context import ProbeContext
 from talon.report import CycleReport, ErrorKind, Observation, ProbeResult, Status
 
@@ -31,6 +31,7 @@ PROBES: dict[str, ProbeFn] = {
     "k8s": k8s.probe,
     "runtime": runtime.probe,
     "container": container.probe,
+    "ssh": ssh.probe,
 }
 
 # Probes bound themselves; this is the runner's own backstop above their timeout.

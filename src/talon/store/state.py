@@ -92,6 +92,27 @@ class StateStore:
         for record in _read_lines(self.incidents_path):
             yield _INCIDENT.validate_python(record)
 
+    def recent_incidents(self, count: int, tail_bytes: int = 256 * 1024) -> list[Incident]:
+        """The last ``count`` closed incidents, newest first, from the log's tail only:
+        a status request must not read years of incidents."""
+        try:
+            with self.incidents_path.open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - tail_bytes))
+                tail = f.read()
+        except FileNotFoundError:
+            return []
+        lines = tail.splitlines()[1 if size > tail_bytes else 0 :]  # the first may be cut
+        out: list[Incident] = []
+        for line in reversed(lines):
+            if len(out) == count:
+                break
+            try:
+                out.append(_INCIDENT.validate_json(line))
+            except ValidationError:
+                continue  # a torn last line after a crash
+        return out
+
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
     try:

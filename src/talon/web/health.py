@@ -63,6 +63,19 @@ def is_stale(now: float, last_cycle_finished: float | None, stale_after_s: float
     return age is None or age > stale_after_s
 
 
+def probe_summary(statuses: Sequence[str]) -> dict[str, Any]:
+    """Counts of the last cycle's probe statuses; skipped probes are not in the pass rate."""
+    counted = [s for s in statuses if s != "skipped"]
+    passed = sum(s == "ok" for s in counted)
+    return {
+        "total": len(statuses),
+        "passed": passed,
+        "failed": len(counted) - passed,
+        "skipped": len(statuses) - len(counted),
+        "pass_rate": None if not counted else round(passed / len(counted), 4),
+    }
+
+
 def _reasons(signal: Signal, stale: bool, tasks: Mapping[str, str]) -> list[str]:
     """Why the status is 503, one short phrase each; empty means 200."""
     reasons = [] if signal in OK_SIGNALS else [f"signal is {signal.value}"]
@@ -87,11 +100,14 @@ def health_payload(
     tasks: Mapping[str, str],
     running_actions: Sequence[Mapping[str, Any]],
     version: str,
+    probe_statuses: Sequence[str] = (),
 ) -> tuple[int, dict[str, Any]]:
     """Return ``(http_status, payload)`` for ``/health``.
 
     ``tasks`` maps an internal task's name to ``"running"`` or ``"dead: reason"``;
-    any value other than ``"running"`` counts as dead.
+    any value other than ``"running"`` counts as dead. ``probe_statuses`` are the
+    last cycle's probe statuses (``ok``, ``critical``, ``skipped`` ...), summed up
+    for a fleet view.
     """
     stale = is_stale(now, last_cycle_finished, stale_after_s)
     signal = state.signal
@@ -112,6 +128,7 @@ def health_payload(
             "finished_at": _seconds(last_cycle_finished),
             "age_s": _seconds(cycle_age(now, last_cycle_finished)),
         },
+        "probes": probe_summary(probe_statuses),
         "stale": stale,
         "stale_after_s": stale_after_s,
         "shadow": shadow,

@@ -1,43 +1,24 @@
 """Talon's Prometheus metrics, on a registry of its own (never the global one).
 
-Every series carries ``node_id`` and ``platform`` labels, so a fleet's
-scrapes can be merged without relabelling. Names follow the Prometheus
-conventions: a ``talon_`` prefix, base units (seconds), ``_total`` on
-counters.
+Every series is listed, with its labels, meaning and an example query, in
+``docs/metrics.md`` (a test keeps the two equal). Every series carries
+``node_id`` and ``platform``, so a fleet's scrapes merge without relabelling;
+label values come from bounded sets (probe keys, enum values, watched paths).
 
-Per cycle (gauges, replaced by every ``observe_cycle``):
-
-- ``talon_probe_up{probe,kind,class,endpoint_class}``: 1 when the probe
-  passed, 0 when it failed (a warning is a failure). Skipped probes have no
-  series. ``endpoint_class`` is the path that answered, ``none`` if none did.
-- ``talon_probe_latency_seconds{probe,kind,class,endpoint_class}``: the
-  probe's latency in the last cycle.
-- ``talon_node_state{state}``: one series per node state, 1 for the current one.
-- ``talon_node_signal{signal}``: one series per signal, 1 for the current one.
-- ``talon_hold_active``: 1 while a hold blocks force-cycles and heal scripts.
-- ``talon_incident_open``: 1 while an incident is open.
-- ``talon_last_cycle_timestamp_seconds``: unix time the last cycle finished.
-- ``talon_cycle_duration_seconds``: histogram of cycle durations.
-
-Events (counters, and gauges set by the daemon):
-
-- ``talon_actions_total{kind,tier,outcome}``: actions run; ``tier`` is ``none``
-  for actions outside the tiers (notify, evidence, marker).
-- ``talon_incidents_total{root_cause}``: incidents opened; ``root_cause`` is
-  ``unknown`` when the core had none yet.
-- ``talon_notifications_total{channel,result}``: ``result`` is ``ok`` or ``error``.
-- ``talon_task_up{task}``: 1 while the daemon's internal task runs.
-- ``talon_config_error``: 1 while the last config (re)load failed.
-
-A probe that disappears from the config (or changes its labels, e.g. a new
-``endpoint_class``) disappears from the output at the next cycle: label sets
-not seen in a cycle are removed, so no stale series lingers.
+Two ways in: the daemon pushes what a cycle saw (``observe_cycle`` and the
+event counters), and ``talon.web.collector`` reads what moves between cycles
+at scrape time (hold remaining, the worker, the outbox, host and process
+resources). A probe that leaves the config leaves the output at the next cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from talon import __version__
+from talon.web.collector import Resources, WorkerView, read_host
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -45,9 +26,13 @@ if TYPE_CHECKING:
     from talon.core.model import CoreState
     from talon.report import ProbeResult
 
+__all__ = ["TalonMetrics", "read_host"]
+
 PROBE_LABELS = ("probe", "kind", "class", "endpoint_class")
+FLAP_LABELS = ("probe", "kind", "class")  # no endpoint_class: a path change is not a flip
 CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 NONE = "none"
+DEADMAN_KINDS = ("start", "success", "fail")
 
 
 def _probe_labels(result: ProbeResult) -> tuple[str, ...]:
@@ -58,10 +43,26 @@ def _probe_labels(result: ProbeResult) -> tuple[str, ...]:
 class TalonMetrics:
     """The daemon's metrics. ``render()`` is what ``/metrics`` serves."""
 
-    def __init__(self, node_id: str, platform: str) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        platform: str,
+        *,
+        started_at: float | None = None,
+        host: Resources | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         # Lazy: only the daemon pays for prometheus_client, not `talon --help`.
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
 
+        # No *_created series: they double the output and no alert reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self._node = (node_id, platform)
         self.registry: CollectorRegistry = CollectorRegistry()
         reg = self.registry
@@ -72,15 +73,37 @@ class TalonMetrics:
         def counter(name: str, doc: str, *labels: str) -> Counter:
             return Counter(name, doc, ["node_id", "platform", *labels], registry=reg)
 
+        gauge("talon_build_info", "Talon's version; always 1.", "version").labels(
+            *self._node, __version__
+        ).set(1)
+        gauge("talon_start_time_seconds", "Unix time the daemon started.").labels(*self._node).set(
+            time.time() if started_at is None else started_at
+        )
         self._probe_up = gauge("talon_probe_up", "1 if the probe passed.", *PROBE_LABELS)
         self._probe_latency = gauge(
             "talon_probe_latency_seconds", "Probe latency, last cycle.", *PROBE_LABELS
         )
-        self._probe_series: set[tuple[str, ...]] = set()
+        self._probes: dict[tuple[str, ...], Any] = {}  # labels -> (up, latency) children
+        self._failures = gauge(
+            "talon_probe_consecutive_failures",
+            "Failures in a row (the core's debounce counter).",
+            *FLAP_LABELS,
+        )
+        self._transitions = counter(
+            "talon_probe_transitions_total", "Flips between passing and failing.", *FLAP_LABELS
+        )
+        self._flaps: dict[str, tuple[tuple[str, ...], Any]] = {}  # key -> (labels, children)
+        self._passed: dict[str, bool] = {}
         self._state = gauge("talon_node_state", "1 for the node's current state.", "state")
         self._signal = gauge("talon_node_signal", "1 for the node's current signal.", "signal")
         self._hold = gauge("talon_hold_active", "1 while a hold is active.")
         self._incident_open = gauge("talon_incident_open", "1 while an incident is open.")
+        self._verifying = gauge(
+            "talon_verification_in_progress", "1 while a heal's recovery is being verified."
+        )
+        self._greens = gauge(
+            "talon_verification_green_checks", "Green checks so far in the running verification."
+        )
         self._last_cycle = gauge(
             "talon_last_cycle_timestamp_seconds", "Unix time the last cycle finished."
         )
@@ -96,37 +119,80 @@ class TalonMetrics:
         self._notifications = counter(
             "talon_notifications_total", "Notifications sent.", "channel", "result"
         )
+        self._deadman = counter(
+            "talon_deadman_pings_total", "Dead-man's-switch pings sent.", "kind", "result"
+        )
         self._task_up = gauge("talon_task_up", "1 while the internal task runs.", "task")
         self._config_error = gauge("talon_config_error", "1 while the config is in error.")
         self._config_error.labels(*self._node).set(0)
+        from talon.web.collector import ScrapeCollector
 
+        self._scrape = ScrapeCollector(self._node, host=host, clock=clock)
+        reg.register(self._scrape)
+
+    # ------------------------------------------------------------ per cycle
     def observe_cycle(
         self,
         results: Sequence[ProbeResult],
         state: CoreState,
         started: float,
         finished: float,
+        *,
+        before: CoreState | None = None,
     ) -> None:
-        self._observe_probes(results)
+        """What a cycle saw; with ``before`` (the state it started from), incidents it opened."""
+        self._observe_probes(results, state)
+        opened = state.incident
+        was = None if before is None else before.incident
+        if before is not None and opened is not None and (was is None or was.id != opened.id):
+            self.observe_incident_opened(opened.root_cause and opened.root_cause.value)
         self._observe_state(state)
         self._last_cycle.labels(*self._node).set(finished)
         self._cycle_duration.labels(*self._node).observe(max(0.0, finished - started))
 
-    def _observe_probes(self, results: Sequence[ProbeResult]) -> None:
+    def _observe_probes(self, results: Sequence[ProbeResult], state: CoreState) -> None:
         from talon.report import Status
 
-        seen: set[tuple[str, ...]] = set()
+        seen: dict[tuple[str, ...], Any] = {}
+        flap: dict[str, tuple[tuple[str, ...], Any]] = {}
         for result in results:
             if result.status is Status.SKIPPED:
                 continue
             labels = _probe_labels(result)
-            seen.add(labels)
-            self._probe_up.labels(*self._node, *labels).set(1 if result.passed else 0)
-            self._probe_latency.labels(*self._node, *labels).set(result.latency_ms / 1000.0)
-        for labels in self._probe_series - seen:  # gone from the config, or relabelled
+            # children are kept between cycles: .labels() costs a lock and a validation each
+            up, latency = seen[labels] = self._probes.get(labels) or (
+                self._probe_up.labels(*self._node, *labels),
+                self._probe_latency.labels(*self._node, *labels),
+            )
+            up.set(1 if result.passed else 0)
+            latency.set(result.latency_ms / 1000.0)
+            key = result.key
+            kept = self._flaps.get(key)
+            if kept is None or kept[0] != labels[:3]:
+                kept = (
+                    labels[:3],
+                    (
+                        self._failures.labels(*self._node, *labels[:3]),
+                        self._transitions.labels(*self._node, *labels[:3]),  # from 0 on
+                    ),
+                )
+            flap[key] = kept
+            failures, flips = kept[1]
+            failures.set(state.counters.get(key, 0))
+            if key in self._passed and self._passed[key] != result.passed:
+                flips.inc()
+            self._passed[key] = result.passed
+        for labels in self._probes.keys() - seen.keys():  # gone from the config, or relabelled
             self._probe_up.remove(*self._node, *labels)
             self._probe_latency.remove(*self._node, *labels)
-        self._probe_series = seen
+        self._probes = seen
+        for key, (labels, _) in self._flaps.items():
+            if key not in flap or flap[key][0] != labels:
+                self._failures.remove(*self._node, *labels)
+                self._transitions.remove(*self._node, *labels)
+                if key not in flap:
+                    self._passed.pop(key, None)
+        self._flaps = flap
 
     def _observe_state(self, state: CoreState) -> None:
         from talon.core.model import NodeState, Signal
@@ -138,8 +204,13 @@ class TalonMetrics:
         for each in Signal:
             self._signal.labels(*self._node, each.value).set(1 if each is signal else 0)
         self._hold.labels(*self._node).set(0 if state.hold is None else 1)
+        self._scrape.hold_until = None if state.hold is None else state.hold.until
         self._incident_open.labels(*self._node).set(0 if state.incident is None else 1)
+        verification = state.verification
+        self._verifying.labels(*self._node).set(0 if verification is None else 1)
+        self._greens.labels(*self._node).set(0 if verification is None else verification.greens)
 
+    # --------------------------------------------------------------- events
     def observe_action(self, kind: str, tier: str | None, outcome: str) -> None:
         self._actions.labels(*self._node, kind, tier or NONE, outcome).inc()
 
@@ -149,11 +220,22 @@ class TalonMetrics:
     def observe_notification(self, channel: str, ok: bool) -> None:
         self._notifications.labels(*self._node, channel, "ok" if ok else "error").inc()
 
+    def observe_deadman(self, kind: str, ok: bool) -> None:
+        """One dead-man's-switch ping: ``kind`` is start, success or fail."""
+        if kind not in DEADMAN_KINDS:
+            raise ValueError(f"dead-man ping kind must be one of {DEADMAN_KINDS}, got {kind!r}")
+        self._deadman.labels(*self._node, kind, "ok" if ok else "error").inc()
+
     def set_task(self, name: str, up: bool) -> None:
         self._task_up.labels(*self._node, name).set(1 if up else 0)
 
     def set_config_error(self, bad: bool) -> None:
         self._config_error.labels(*self._node).set(1 if bad else 0)
+
+    def watch(self, *, worker: WorkerView, notify_pending: Callable[[], int]) -> None:
+        """Sources read at scrape time: the worker's view and the outbox length."""
+        self._scrape.worker = worker
+        self._scrape.notify_pending = notify_pending
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of this registry and its content type."""

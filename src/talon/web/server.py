@@ -1,4 +1,4 @@
-"""The daemon's HTTP surface: ``GET /health`` and ``GET /metrics`` (aiohttp).
+"""The daemon's HTTP surface: ``/health``, ``/metrics`` and the status page (aiohttp).
 
 The server only serves snapshots: ``WebSources`` are plain callables the
 daemon provides, called once per request. A source that raises gives a 500
@@ -8,10 +8,17 @@ Loopback by default. A bind address that is not loopback needs a bearer
 token, and with a token every request must carry
 ``Authorization: Bearer <token>``. The token never appears in a log line or
 an error message. aiohttp is imported only when the server starts.
+
+The status page (``/``, alias ``/status``; ``/status.json`` for machines) is
+for browsers, which cannot send a bearer header: HTTP Basic auth with the token
+as the password (any user name) is accepted too, and a 401 on a page path
+challenges with ``Basic`` so the browser asks for it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 import json
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 
 LOGGER = "talon.web"  # under "talon": aiohttp's own errors land in Talon's log
 SHUTDOWN_TIMEOUT_S = 2.0
+PAGE_PATHS = frozenset({"/", "/status"})  # a 401 here asks the browser for Basic auth
+REFRESH_S = (1, 3600)  # bounds of ?refresh=N on the page
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
@@ -41,6 +50,7 @@ class WebSources:
 
     health: Callable[[], tuple[int, dict[str, Any]]]  # (HTTP status, payload)
     metrics: Callable[[], tuple[bytes, str]]  # (body, content type)
+    status: Callable[[], dict[str, Any]] | None = None  # talon.status/v1; None: no page
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -76,16 +86,24 @@ def _check_token(bind: str, host: str, token: str | None) -> bytes | None:
 
 
 def _authorized(header: str | None, token: bytes) -> bool:
+    """``Bearer <token>``, or ``Basic`` with the token as the password (any user name)."""
     scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "bearer":
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.strip().encode(), token)
+    if scheme.lower() != "basic":
         return False
-    return hmac.compare_digest(value.strip().encode(), token)
+    try:
+        pair = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    _user, colon, password = pair.partition(b":")
+    return bool(colon) and hmac.compare_digest(password, token)
 
 
 def _json(status: int, body: str, headers: Mapping[str, str] | None = None) -> web.Response:
     from aiohttp import web
 
-    headers = {"Cache-Control": "no-store", **(headers or {})}
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {})}
     return web.Response(text=body, status=status, content_type="application/json", headers=headers)
 
 
@@ -93,8 +111,17 @@ def _error(status: int, error: str, detail: str, **headers: str) -> web.Response
     return _json(status, json.dumps({"error": error, "detail": detail}), headers)
 
 
+def _refresh(query: Mapping[str, str]) -> int:
+    from talon.web.page import DEFAULT_REFRESH_S
+
+    raw = query.get("refresh", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):  # not "²", not 10**5000
+        return DEFAULT_REFRESH_S
+    return min(max(int(raw), REFRESH_S[0]), REFRESH_S[1])
+
+
 class WebServer:
-    """``/health`` and ``/metrics`` on ``bind``; ``start`` and ``stop`` in the daemon's loop."""
+    """``/health``, ``/metrics`` and the status page on ``bind``; runs in the daemon's loop."""
 
     def __init__(self, bind: str, sources: WebSources, token: str | None) -> None:
         self._bind = bind
@@ -148,10 +175,31 @@ class WebServer:
         async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return await self._guard(request, handler)
 
-        app = web.Application(middlewares=[guard] if self._token else [], logger=self._log)
+        @web.middleware
+        async def not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except web.HTTPNotFound:  # aiohttp's own answer is text/plain
+                return _error(404, "not_found", f"no such path; try {', '.join(self._paths)}")
+            except web.HTTPMethodNotAllowed as exc:
+                return _error(
+                    405, "method_not_allowed", "use GET or HEAD", Allow=exc.headers["Allow"]
+                )
+
+        guards = [guard] if self._token else []
+        app = web.Application(middlewares=[*guards, not_found], logger=self._log)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
+        if self._sources.status is not None:
+            for path in sorted(PAGE_PATHS):
+                app.router.add_get(path, self._page)
+            app.router.add_get("/status.json", self._status_json)
         return app
+
+    @property
+    def _paths(self) -> list[str]:
+        page = [] if self._sources.status is None else ["/", "/status.json"]
+        return [*page, "/health", "/metrics"]
 
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         assert self._token is not None
@@ -159,11 +207,12 @@ class WebServer:
             return await handler(request)
         # path and peer only: the header may hold a wrong guess of the token
         self._events.info("web.unauthorized", path=request.path, remote=request.remote)
+        scheme = "Basic" if request.path in PAGE_PATHS else "Bearer"
         return _error(
             401,
             "unauthorized",
-            "send Authorization: Bearer <token>",
-            **{"WWW-Authenticate": 'Bearer realm="talon"'},
+            "send Authorization: Bearer <token>, or HTTP Basic auth with the token as password",
+            **{"WWW-Authenticate": f'{scheme} realm="talon", charset="UTF-8"'},
         )
 
     def _failed(self, source: str, exc: Exception) -> web.Response:
@@ -191,4 +240,35 @@ class WebServer:
             return self._failed("metrics", exc)
         from aiohttp import web
 
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        return web.Response(
+            body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"}
+        )
+
+    async def _status_json(self, request: web.Request) -> web.Response:
+        assert self._sources.status is not None
+        try:
+            body = json.dumps(self._sources.status())
+        except Exception as exc:
+            return self._failed("status", exc)
+        return _json(200, body)
+
+    async def _page(self, request: web.Request) -> web.Response:
+        """The page, or with ``?part=main`` the fragment its script swaps in."""
+        from aiohttp import web
+
+        from talon.web.page import render_page
+        from talon.web.page_assets import CSP
+
+        assert self._sources.status is not None
+        part = "main" if request.query.get("part") == "main" else None
+        try:
+            text = render_page(self._sources.status(), refresh_s=_refresh(request.query), part=part)
+        except Exception as exc:
+            return self._failed("status", exc)
+        headers = {
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        }
+        return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)

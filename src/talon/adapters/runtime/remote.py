@@ -9,12 +9,11 @@ machine it reaches only over ssh.
 
 from __future__ import annotations
 
-import math
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talon.adapters.runtime.lima import HEALTH_SCRIPT, UPTIME_SCRIPT, shell_alive, shell_uptime
+from talon.adapters.ssh import ssh_argv
 from talon.errors import AdapterUnavailable
 
 
@@ -41,18 +40,9 @@ class RemoteRuntime:
 
     def ssh_command(self, script: str) -> list[str]:
         # ssh gives up connecting a little before Talon's bound, so it can say why.
-        connect = max(1, math.floor(self.timeout_s) - 1)
-        return [
-            self._ssh,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={connect}",
-            *self.ssh_options,
-            "--",
-            self.host,
-            f"sh -c {shlex.quote(script)}",
-        ]
+        return ssh_argv(
+            self.host, script, timeout_s=self.timeout_s, options=self.ssh_options, ssh=self._ssh
+        )
 
     async def is_healthy(self) -> bool:
         healthy, self.health_detail = await shell_alive(
