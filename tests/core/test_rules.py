@@ -5,7 +5,7 @@ from __future__ import annotations
 from talon.core import ActionKind, Facts, NodeState, clear_hold
 from talon.errors import ErrorKind
 from talon.faults import Fault
-from tests.core.sim import Sim, config, down, policy, result, up
+from tests.core.sim import Sim, config, down, path, policy, result, up
 
 RUNTIME = "tcp.runtime"
 
@@ -235,3 +235,23 @@ def test_a_heal_finished_before_this_verification_does_not_move_its_warmup() -> 
     sim.tick(up("http.svc"), facts=Facts(heal_finished_at=sim.now - 500))
     assert sim.state.verification is not None
     assert sim.state.verification.warmup_until == warmup
+
+
+def test_a_path_denied_while_another_allowed_is_rbac_drift_not_split_brain() -> None:
+    """RBAC seen mid-change: localhost says 'no', the VM path (asked a moment apart) 'yes'.
+    The API answered on both paths, so no forward is broken: no bridge heal."""
+    sim = Sim(
+        config(
+            policy("k8s.can_create", layer="cluster", cls="infra", check="can_i"),
+            healing={"rbac_guard_manifest": "/etc/talon/rbac-guard.yaml"},
+        )
+    )
+    seen = result(
+        "k8s.can_create",
+        True,
+        paths=(path("localhost", False, ErrorKind.DENIED), path("vm", True)),
+        endpoint="vm",
+    )
+    sim.tick(seen)
+    assert sim.faults == {Fault.RBAC_DRIFT}
+    assert [a.kind for a in sim.heals()] == [ActionKind.APPLY_RBAC_GUARD]

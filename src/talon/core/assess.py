@@ -110,12 +110,13 @@ def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> 
         return policy.classify_as, policy.layer
     if not policy.heals:
         return Fault.APP_FAILURE, "app"
-    # An ssh key or host key refused is not the cluster's RBAC: never apply a manifest for it.
-    if (
-        result.error_kind is ErrorKind.DENIED
-        and policy.layer in ("cluster", "service")
-        and policy.kind != "ssh"
-    ):
+    # A path that answered "denied" reached the server: that is authorization, never a
+    # broken forward, even when another path said yes (RBAC seen mid-change). An ssh key
+    # or host key refused is not the cluster's RBAC: never apply a manifest for it.
+    denied = result.error_kind is ErrorKind.DENIED or any(
+        p.error_kind is ErrorKind.DENIED for p in result.paths
+    )
+    if denied and policy.layer in ("cluster", "service") and policy.kind != "ssh":
         return Fault.RBAC_DRIFT, "cluster"
     # Split-brain only when the failing path is the forwarded one (R11).
     vm_answered = any(p.ok and p.path_class == "vm" for p in result.paths)
