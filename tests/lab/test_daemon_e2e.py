@@ -128,8 +128,9 @@ def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_p
         state = run.state()
         assert state["hold"]["reason"] == "failed_recovery"
         assert state["failed_recovery_at"] is not None
-        assert (run.state_dir / "failed-recovery.json").exists()  # the persisted marker
+        # the state (with its hold) is saved before the executor writes the marker
         marker = run.wait_for("the marker action", lambda: run.ended("persist_marker"), 10)
+        assert (run.state_dir / "failed-recovery.json").exists()  # the persisted marker
         assert marker[0]["outcome"] == "done"
         iid = state["incident"]["id"]
         run.wait_for(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from talon.adapters.command import exec_env, exec_path, run_command
+from talon.adapters.command import child_watcher, exec_env, exec_path, run_command
 from talon.config import ScriptProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import script as script_probe
@@ -143,3 +146,37 @@ def _assert_dead(pid: int) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"process {pid} is still alive")
+
+
+def test_the_shell_is_the_one_on_the_probes_path(ctx: ProbeContext, tmp_path: Path) -> None:
+    """R1: ``sh`` is looked up on the explicit PATH (once); the script still sees ``$0 = sh``."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sh").symlink_to("/bin/bash")  # Debian's own sh is dash
+    env = {**ctx.env, "PATH": f"{bindir}:{ctx.env['PATH']}"}
+    spec = ScriptProbe(name="s", kind="script", command='echo "${BASH_VERSION:+bash} $0"')
+    obs = asyncio.run(script_probe.probe(spec, dataclasses.replace(ctx, env=env)))
+    assert obs.message == "bash sh"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ watches children with pidfds")
+def test_child_watcher_uses_pidfds_in_the_main_thread_and_restores_the_default() -> None:
+    async def main() -> tuple[str, int | None]:
+        watcher = asyncio.get_child_watcher()
+        result = await run_command(["sh", "-c", "exit 3"], timeout=5, env=exec_env())
+        return type(watcher).__name__, result.exit_code
+
+    with child_watcher():
+        assert asyncio.run(main()) == ("PidfdChildWatcher", 3)
+    assert type(asyncio.get_child_watcher()).__name__ == "ThreadedChildWatcher"
+
+    seen: list[tuple[str, int | None]] = []
+
+    def elsewhere() -> None:
+        with child_watcher():  # another thread: the process-wide watcher is left alone
+            seen.append(asyncio.run(main()))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(30)
+    assert seen == [("ThreadedChildWatcher", 3)]

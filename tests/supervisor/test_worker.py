@@ -165,7 +165,7 @@ def test_a_crash_after_a_stable_run_restarts_at_once(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_a_crash_loop_backs_off_1_2_4_capped(tmp_path: Path) -> None:
+def test_a_crash_loop_restarts_at_once_then_backs_off_1_2_capped(tmp_path: Path) -> None:
     """F7: attempt times in the journal follow the backoff; one bind per attempt at most."""
 
     async def main() -> None:
@@ -173,17 +173,85 @@ def test_a_crash_loop_backs_off_1_2_4_capped(tmp_path: Path) -> None:
         env = dict(os.environ, LAB_WORKER_EXIT="3")
         config = _config(tmp_path, port, restart_backoff_max_secs=2)
         async with supervising(tmp_path, config, env) as sup:
-            await _until("four quick exits", lambda: sup.quick_exits >= 4, 20)
+            await _until("five quick exits", lambda: sup.quick_exits >= 5, 20)
             assert sup.state == "backoff"
             assert sup.last_exit is not None
             assert sup.last_exit["code"] == 3
         starts = [e["at"] for e in _worker_entries(tmp_path, "start")]
         exits = _worker_entries(tmp_path, "exit")
-        assert [e["delay_s"] for e in exits[:4]] == [1.0, 2.0, 2.0, 2.0]
+        assert [e["delay_s"] for e in exits[:5]] == [0.0, 1.0, 2.0, 2.0, 2.0]
+        assert [e["quick_exits"] for e in exits[:5]] == [1, 2, 3, 4, 5]
         gaps = [b - a for a, b in itertools.pairwise(starts)]
-        for gap, delay in zip(gaps, [1.0, 2.0, 2.0], strict=False):
+        for gap, delay in zip(gaps, [0.0, 1.0, 2.0, 2.0], strict=False):
             assert delay <= gap < delay + 1.5  # the exit itself takes a moment
         assert not _records(tmp_path)  # it never bound the port: no thrash
+
+    asyncio.run(main())
+
+
+def test_journal_entries_keep_the_time_of_the_event(tmp_path: Path) -> None:
+    """Written after the restart (no fsync before it), in order, each with its own time."""
+
+    async def main() -> None:
+        port = _free_port()
+        async with supervising(tmp_path, _config(tmp_path, port, stable_secs=1)) as sup:
+            await _until("healthy", lambda: sup.health["ok"])
+            first = sup.pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            await _until("a restart", lambda: sup.pid not in (None, first))
+            await _until("the records", lambda: len(_worker_entries(tmp_path, "start")) == 2)
+        entries = [
+            e for e in Journal(tmp_path / "journal.jsonl").entries() if e["event"] == "worker"
+        ]
+        lifecycle = [e for e in entries if e["what"] in ("start", "exit")]
+        assert [e["what"] for e in lifecycle] == ["start", "exit", "start"]
+        times = [e["at"] for e in entries]
+        assert times == sorted(times)
+        assert lifecycle[1]["delay_s"] == 0.0  # the first quick exit: at once
+
+    asyncio.run(main())
+
+
+FORKING_WORKER = """
+import os, socket, sys, time
+port, pidfile = int(sys.argv[1]), sys.argv[2]
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", port))
+sock.listen(16)
+child = os.fork()
+if child == 0:  # shares the listener, as a pre-fork server's workers do
+    time.sleep(300)
+    os._exit(0)
+with open(pidfile, "a") as f:
+    f.write(f"{child}\\n")
+while True:
+    conn, _ = sock.accept()
+    with conn:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+"""
+
+
+def test_a_dead_workers_group_goes_with_it_and_frees_the_port(tmp_path: Path) -> None:
+    """A child that shares the worker's listener is killed with it: no port-holder kill."""
+
+    async def main() -> None:
+        port = _free_port()
+        script, pidfile = tmp_path / "forking.py", tmp_path / "children"
+        script.write_text(FORKING_WORKER)
+        command = [sys.executable, str(script), str(port), str(pidfile)]
+        async with supervising(tmp_path, _config(tmp_path, port, command=command)) as sup:
+            await _until("healthy", lambda: sup.health["ok"])
+            first = sup.pid
+            child = int(pidfile.read_text().split()[0])
+            assert os.getpgid(child) == first
+            os.kill(first, signal.SIGKILL)
+            await _until("a new healthy worker", lambda: sup.pid not in (None, first), 10)
+            await _until("healthy again", lambda: sup.health["ok"], 10)
+            assert not _alive(child)
+            assert not _worker_entries(tmp_path, "kill_port_holder")
 
     asyncio.run(main())
 

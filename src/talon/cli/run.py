@@ -12,6 +12,7 @@ EXIT_ALREADY_RUNNING = 3
 
 
 def run_daemon(loaded: LoadedConfig, *, shadow: bool, worker_only: bool, no_worker: bool) -> int:
+    from talon.adapters.command import child_watcher
     from talon.daemon.lock import AlreadyRunning
     from talon.daemon.loop import Daemon
 
@@ -31,7 +32,8 @@ def run_daemon(loaded: LoadedConfig, *, shadow: bool, worker_only: bool, no_work
         worker="worker-only" if worker_only else "no-worker" if no_worker else "both",
     )
     try:
-        return asyncio.run(daemon.run())
+        with child_watcher():
+            return asyncio.run(daemon.run())
     except AlreadyRunning as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ALREADY_RUNNING

@@ -29,5 +29,8 @@ def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
+    from talon.adapters.command import child_watcher
+
     raise_open_file_limit()
-    return asyncio.run(main)
+    with child_watcher():
+        return asyncio.run(main)

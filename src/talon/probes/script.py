@@ -11,6 +11,9 @@ failure to reach the VM: unknown, not the script's verdict.
 
 from __future__ import annotations
 
+import functools
+import shutil
+
 from talon.adapters.command import run_command
 from talon.config.probes import ScriptProbe
 from talon.errors import AdapterUnavailable
@@ -21,14 +24,22 @@ _EXIT_STATUS = {0: Status.OK, 1: Status.WARNING, 2: Status.CRITICAL, 3: Status.U
 SSH_FAILED = 255
 
 
+@functools.lru_cache(maxsize=16)
+def _shell(path: str) -> str | None:
+    """The ``sh`` this PATH runs, found once: each spawn then execs it directly instead
+    of building and trying every PATH directory (~0.05 ms of Talon's CPU a check)."""
+    return shutil.which("sh", path=path)
+
+
 async def probe(spec: ScriptProbe, ctx: ProbeContext) -> Observation:
     argv = ["sh", "-c", spec.command]
+    shell = None if spec.in_vm else _shell(ctx.env.get("PATH", ""))
     if spec.in_vm:
         try:
             argv = ctx.runtime.ssh_command(spec.command)
         except AdapterUnavailable as exc:
             return Observation(Status.UNKNOWN, str(exc), ErrorKind.UNAVAILABLE)
-    result = await run_command(argv, timeout=spec.timeout_secs, env=ctx.env)
+    result = await run_command(argv, timeout=spec.timeout_secs, env=ctx.env, executable=shell)
     detail: dict[str, object] = {
         "exit_code": result.exit_code,
         "duration_ms": round(result.duration_s * 1000, 3),

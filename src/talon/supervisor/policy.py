@@ -2,8 +2,11 @@
 
 - A worker that ran at least ``stable_secs`` had a good start: it is restarted at
   once when it dies and its quick-exit count starts over.
-- Exits before that are quick: the n-th quick exit in a row waits 2**(n-1) s,
-  capped (1, 2, 4 ... 30 s, F7), and the count is what the core sees as a crash loop.
+- Exits before that are quick. The first quick exit in a row is restarted at once
+  too (a worker killed a few seconds after a start is still a first crash, as
+  supervisord and systemd's ``RestartSec=100ms`` treat it); the n-th, n >= 2,
+  waits 2**(n-2) s, capped (0, 1, 2, 4 ... 30 s, F7). The count is what the core
+  sees as a crash loop.
 - A process holding the worker's port is killed only when it is an orphan (its
   parent is init or gone), is not Talon's own and not the external supervisor's,
   and only by its pid: never the port's clients (R22).
@@ -20,10 +23,10 @@ def quick_exits_after(previous: int, ran_s: float, stable_s: float) -> int:
 
 
 def restart_delay(quick_exits: int, max_s: float) -> float:
-    """Seconds to wait before the next start, given the quick exits in a row."""
-    if quick_exits <= 0:
+    """Seconds to wait before the next start, given the quick exits in a row: 0, 0, 1, 2, 4 ..."""
+    if quick_exits <= 1:
         return 0.0
-    return float(min(2 ** min(quick_exits - 1, 30), max_s))
+    return float(min(2 ** min(quick_exits - 2, 30), max_s))
 
 
 @dataclass(frozen=True, slots=True)

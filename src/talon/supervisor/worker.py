@@ -9,9 +9,12 @@ stdout/stderr appended to log files. One ``run()`` loop owns it:
   check runs before every start and on every ``poke()`` (each daemon cycle);
 - before a start, an orphan listener on the worker's port is killed by pid;
   anything else holding the port blocks the start and is reported (F8, R22);
-- an exit restarts it: at once after a stable run, else after 1, 2, 4 ... s
-  (``policy.restart_delay``); the quick exits in a row are the core's crash
-  loop fact (F7);
+- an exit restarts it: at once after a stable run and after the first quick
+  exit, else after 1, 2, 4 ... s (``policy.restart_delay``); the quick exits in
+  a row are the core's crash loop fact (F7). The exit is an event (the loop's
+  child watcher: a pidfd, or a thread blocked in waitpid), never a poll. What
+  is left of a dead worker's process group is killed with it (R21), so a
+  forked child cannot keep its port;
 - health: GET every ``health_interval_secs`` (every 0.5 s until the first
   success after a start); ``health_failures_before_restart`` failures in a row
   restart it; ``startup_sync_delay_secs`` after the first success, one PUT to
@@ -20,6 +23,8 @@ stdout/stderr appended to log files. One ``run()`` loop owns it:
 
 Every start attempt, exit, restart, kill and deferral is written to the action
 journal as a ``worker`` entry, so attempt times can be checked against the backoff.
+Entries carry the time of the event; they, the log lines and ``worker.json`` are
+written before the supervisor next waits, so an fsync never delays a restart.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ if TYPE_CHECKING:
 STARTUP_POLL_S = 0.5
 OWNER_RECHECK_S = 5.0
 PORT_RETRY_S = 2.0
+GROUP_GONE_S = 1.0  # at most this long for a dead worker's killed group to release its port
+GROUP_POLL_S = 0.005
 OWNER_TIMEOUT_S = 10.0
 LOADED = (ServiceState.RUNNING, ServiceState.STOPPED, ServiceState.FAILED)
 
@@ -101,6 +108,10 @@ class WorkerSupervisor:
         self._stopping = False
         self._deferring: bool | None = None  # the last owner decision (None: not checked yet)
         self._poke = asyncio.Event()
+        self._last_group: int | None = None  # the process group of the worker that just exited
+        self._unwritten: list[tuple[float, str, dict[str, Any]]] = []  # journal entries
+        self._unsaid: list[tuple[str, dict[str, Any]]] = []  # log lines
+        self._status_dirty = False
 
     # ------------------------------------------------------------ surface
     @property
@@ -154,6 +165,7 @@ class WorkerSupervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, sig)
             self._note("signal", signal=sig.name, pid=self._proc.pid)
+            self._flush()
 
     # --------------------------------------------------------------- loop
     async def run(self) -> None:
@@ -183,11 +195,13 @@ class WorkerSupervisor:
         self._poke.set()
         await self._stop_child("Talon is stopping", sig)
         self._set_state("stopped")
+        self._flush()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _idle(self, seconds: float) -> None:
+        self._flush()
         self._poke.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, seconds)):
@@ -237,7 +251,11 @@ class WorkerSupervisor:
     # --------------------------------------------------------------- port
     async def _clear_port(self) -> bool:
         port = self.config.port
-        if not await asyncio.to_thread(ports.answers_on_loopback, port):
+        group, self._last_group = self._last_group, None
+        answers = await asyncio.to_thread(ports.answers_on_loopback, port)
+        if answers and group is not None and await self._group_gone(group):
+            answers = await asyncio.to_thread(ports.answers_on_loopback, port)  # it let go
+        if not answers:
             self.blocked_by = None
             return True
         holders = await asyncio.to_thread(ports.listeners, port)
@@ -263,6 +281,26 @@ class WorkerSupervisor:
             self._say("worker.port_holder_killed", why=verdict.why, **record)
         self.blocked_by = None
         return not await asyncio.to_thread(ports.listeners, port)
+
+    @staticmethod
+    async def _group_gone(pgid: int) -> bool:
+        """Wait (bounded) for the killed group of the worker that just died to be gone.
+
+        The worker's own sockets are closed before its exit is reported, so a
+        plain crash never waits here; a child it forked that shared its listener
+        was SIGKILLed with the group and takes a moment to die. No event tells
+        when a group is empty (pidfds are per process), so this polls, 5 ms apart.
+        """
+        deadline = time.monotonic() + GROUP_GONE_S
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            await asyncio.sleep(GROUP_POLL_S)
+        return False
 
     # -------------------------------------------------------------- spawn
     async def _spawn(self) -> None:
@@ -315,6 +353,7 @@ class WorkerSupervisor:
     # -------------------------------------------------------------- watch
     async def _watch(self) -> None:
         assert self._exited is not None
+        self._flush()
         self._poke.clear()
         poke = asyncio.ensure_future(self._poke.wait())
         try:
@@ -326,7 +365,12 @@ class WorkerSupervisor:
         finally:
             poke.cancel()
         if self._exited.done():
+            if self._proc is None:  # stopped meanwhile: _stop_child recorded it
+                return
             ran = time.monotonic() - self._started_mono
+            self._last_group = self._proc.pid
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._last_group, signal.SIGKILL)  # what it left behind (R21)
             self._forget_child()
             self._exit_recorded(code=self._exited.result(), ran_s=ran, why="exited")
             return
@@ -375,6 +419,7 @@ class WorkerSupervisor:
             await exited
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # what is left of its group
+        self._last_group = proc.pid
         ran = time.monotonic() - self._started_mono
         self._forget_child()
         self.last_exit = {
@@ -440,11 +485,27 @@ class WorkerSupervisor:
         self.sync = {"at": self.clock(), "ok": ok, "message": message, "pid": self.pid}
         self._note("sync", ok=ok, message=message)
         self._say("worker.synced" if ok else "worker.sync_failed", message=message)
+        self._flush()
 
     # ------------------------------------------------------------ records
     def _set_state(self, state: str) -> None:
         self.state = state
-        self.write_status()
+        self._status_dirty = True
+
+    def _flush(self) -> None:
+        """Write what happened since the last wait: journal entries, log lines, worker.json."""
+        notes, self._unwritten = self._unwritten, []
+        if self.journal is not None:
+            for at, what, fields in notes:
+                with contextlib.suppress(StoreError, OSError):
+                    self.journal.note("worker", at, what=what, **fields)
+        said, self._unsaid = self._unsaid, []
+        if self.log is not None:
+            for event, fields in said:
+                self.log.info(event, **fields)
+        if self._status_dirty:
+            self._status_dirty = False
+            self.write_status()
 
     def write_status(self) -> None:
         if self.status_path is None:
@@ -455,10 +516,9 @@ class WorkerSupervisor:
 
     def _note(self, what: str, **fields: Any) -> None:
         if self.journal is not None:
-            with contextlib.suppress(StoreError, OSError):
-                fields.pop("at", None)  # the entry's own time
-                self.journal.note("worker", self.clock(), what=what, **fields)
+            fields.pop("at", None)  # the entry's own time: now
+            self._unwritten.append((self.clock(), what, fields))
 
     def _say(self, event: str, **fields: Any) -> None:
         if self.log is not None:
-            self.log.info(event, **fields)
+            self._unsaid.append((event, fields))
