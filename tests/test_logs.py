@@ -120,7 +120,10 @@ def test_reconfiguring_replaces_the_handlers_instead_of_adding(tmp_path: Path) -
     assert not first.path.exists()
     assert [line["event"] for line in _lines(second.path)] == ["after.reload"]
     assert second_again.path == second.path
-    assert logging.getLogger(logs.LOGGER_NAME).handlers == second_again.handlers
+    # ours replaced, not added to (pytest may hang its capture handlers on the logger too)
+    attached = logging.getLogger(logs.LOGGER_NAME).handlers
+    assert [h for h in attached if h in first.handlers + second.handlers] == []
+    assert [h for h in attached if h in second_again.handlers] == second_again.handlers
     assert logs.current_sink() is second_again
 
 
@@ -215,3 +218,27 @@ def test_importing_talon_logs_does_not_import_structlog() -> None:
     code = "import sys, talon.logs; print('structlog' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_daemons_logger_loads_structlog_without_rich_and_rich_still_imports() -> None:
+    # structlog's console renderer pulls in rich (~5 MiB) only for its tracebacks;
+    # Talon renders its own lines, so talon.logs keeps rich out of the daemon.
+    code = (
+        "import sys, talon.logs\n"
+        "talon.logs.get_logger().info('x')\n"
+        "print('structlog' in sys.modules, 'rich' in sys.modules)\n"
+        "import rich.console\n"
+        "print(type(rich.console.Console()).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "Console"]
+
+
+def test_a_cli_that_already_imported_rich_keeps_it() -> None:
+    code = (
+        "import sys, rich, talon.logs\n"
+        "talon.logs.get_logger().info('x')\n"
+        "print(sys.modules['rich'] is rich)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

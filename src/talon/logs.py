@@ -13,12 +13,13 @@ both in ``/health``; one short line on stderr says it happened.
 ``configure_logging`` may be called again (a config reload): it replaces the
 handlers of the previous call and closes them. structlog is imported only
 when logging is configured or a logger is asked for, so ``import talon.logs``
-stays cheap.
+stays cheap, and without rich (see ``_import_structlog``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import logging.handlers
 import os
@@ -124,6 +125,25 @@ def _concise(_: Any, __: str, event: EventDict) -> str:
     return f"{line}\n{exc}" if exc else line
 
 
+def _import_structlog() -> None:
+    """Import structlog, with rich hidden if nothing has imported rich yet.
+
+    structlog's dev console imports rich (and pygments through it) whenever rich
+    is installed, only for its colourful tracebacks. Talon renders its own lines
+    and plain tracebacks, so that is 50 modules and ~3 MiB of the daemon's memory
+    for nothing. ``sys.modules["rich"] = None`` makes ``import rich`` fail while
+    structlog loads (structlog then falls back, as it does without rich);
+    afterwards rich imports normally, for the CLI's tables.
+    """
+    if "structlog" not in sys.modules and "rich" not in sys.modules:
+        with _lock:
+            sys.modules["rich"] = None  # type: ignore[assignment]
+            try:
+                importlib.import_module("structlog")
+            finally:
+                sys.modules.pop("rich", None)
+
+
 def _timestamper() -> Processor:
     import structlog
 
@@ -210,6 +230,7 @@ def configure_logging(config: LogConfig, *, log_dir: Path, stderr: bool = True) 
 
     Never raises for an unusable log directory: that is counted on the sink.
     """
+    _import_structlog()
     sink = LogSink(log_path(config, log_dir))
     try:
         sink.path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +265,7 @@ def _install_fallback() -> None:
 
 def get_logger(**bound: Any) -> BoundLogger:
     """A structlog logger writing through Talon's handlers, with ``bound`` keys."""
+    _import_structlog()
     import structlog
 
     with _lock:

@@ -13,7 +13,18 @@ from typing import Any
 
 from talon.errors import ErrorKind
 
-__all__ = ["CycleReport", "ErrorKind", "Observation", "PathOutcome", "ProbeResult", "Status"]
+__all__ = [
+    "CHECK_SCHEMA",
+    "CycleReport",
+    "ErrorKind",
+    "Observation",
+    "PathOutcome",
+    "ProbeResult",
+    "Status",
+    "report_json",
+]
+
+CHECK_SCHEMA = "talon.check/v1"
 
 
 class Status(enum.StrEnum):
@@ -159,3 +170,20 @@ class CycleReport:
             r.failed and not r.critical_failure for r in self.results
         )
         return counts
+
+
+def report_json(report: CycleReport, diagnosis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cycle in the ``talon.check/v1`` schema: ``talon check --json``, ``last-probe.json``."""
+    out = {
+        "schema": CHECK_SCHEMA,
+        "node": {"node_id": report.node_id, "platform": report.platform, "arch": report.arch},
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "duration_ms": round((report.finished_at - report.started_at) * 1000, 3),
+        "exit_code": report.exit_code,
+        "summary": report.summary(),
+        "probes": [r.as_dict() for r in report.results],
+    }
+    if diagnosis is not None:
+        out["diagnosis"] = diagnosis
+    return out

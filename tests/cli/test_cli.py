@@ -79,6 +79,20 @@ def test_check_json_follows_the_documented_schema(mixed: Path) -> None:
     assert report["summary"]["total"] == 5
 
 
+def test_check_on_uvloop_reports_what_it_reports_on_asyncio(mixed: Path) -> None:
+    def outcome(config: Path) -> tuple[int, dict[str, tuple[str, str | None]]]:
+        done = talon("--config", str(config), "check", "--json")
+        report = json.loads(done.stdout)
+        return done.returncode, {p["key"]: (p["status"], p["error_kind"]) for p in report["probes"]}
+
+    text = mixed.read_text()
+    mixed.write_text('event_loop = "uvloop"\n' + text)
+    on_uvloop = outcome(mixed)
+    mixed.write_text(text)
+    assert on_uvloop == outcome(mixed)
+    assert on_uvloop[1]["script.warn"] == ("warning", "exit_code")  # a child reaped by libuv
+
+
 def test_check_exit_codes(tmp_path: Path, farm: tuple[str, int]) -> None:
     (tmp_path / "a").mkdir()
     ok = _config(tmp_path / "a", f'[http.up]\nurl = "http://127.0.0.1:{farm[1]}/ok"\n')

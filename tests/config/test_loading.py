@@ -260,3 +260,40 @@ def test_warnings_name_what_will_not_work_as_expected(
     assert any("missing.env" in w and "without it" in w for w in warnings), warnings
     assert any("com.example.worker" in w and "supervise the worker itself" in w for w in warnings)
     assert any("service.web" in w and "report 'unknown'" in w for w in warnings), warnings
+
+
+def test_uvloop_asked_for_but_not_installed_says_how_to_get_it(
+    tmp_path: Path, identity: NodeIdentity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a)
+    )
+    path = _write(tmp_path, 'event_loop = "uvloop"\n')
+    [problem] = _problems(path, identity)
+    assert (problem.key, problem.line) == ("event_loop", 1)
+    assert "pip install 'talon[uvloop]'" in problem.message
+    assert 'event_loop = "asyncio"' in problem.message
+    monkeypatch.undo()
+    assert load(path, identity=identity).config.event_loop == "uvloop"  # installed here
+    [typo] = _problems(_write(tmp_path / "b", 'event_loop = "uv"\n'), identity)
+    assert typo.key == "event_loop"
+    assert "'asyncio' or 'uvloop'" in typo.message
+
+
+def test_uvloop_with_probes_that_run_commands_is_warned_about(
+    tmp_path: Path, identity: NodeIdentity
+) -> None:
+    services = "[http.web]\nurl = 'http://127.0.0.1:9/'\n[script.disk]\ncommand = 'true'\n"
+    on_uvloop = load(_write(tmp_path / "a", 'event_loop = "uvloop"\n', services), identity=identity)
+    [warning] = [w for w in on_uvloop.warnings if "uvloop" in w]
+    assert "1 probe(s) start a process every cycle (script.disk)" in warning
+    stock = load(_write(tmp_path / "b", "", services), identity=identity)
+    assert not [w for w in stock.warnings if "uvloop" in w]
+    sockets_only = load(
+        _write(tmp_path / "c", 'event_loop = "uvloop"\n', "[tcp.db]\naddress = '127.0.0.1:9'\n"),
+        identity=identity,
+    )
+    assert not [w for w in sockets_only.warnings if "uvloop" in w]

@@ -1,4 +1,5 @@
-"""One lab per test module that asks for it: up before, down (by pid) after."""
+"""One lab per test module that asks for it: up before, down (by pid) after; ``fresh``
+hands it to a test healthy and takes it back healed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from talon.lab import faults
 from talon.lab.substrate import Lab
 
 
@@ -17,3 +19,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         lab.down()
+
+
+@pytest.fixture
+def fresh(lab: Lab) -> Iterator[Lab]:
+    """Each test starts from a healthy lab and leaves it healed."""
+    faults.heal_all(lab)
+    yield lab
+    faults.heal_all(lab)

@@ -37,6 +37,28 @@ def test_hung_targets_cost_one_timeout_not_the_sum(ctx: ProbeContext) -> None:
     assert all(by_status[f"http.ok{i}"].status is Status.OK for i in range(20))
 
 
+def test_the_slowest_of_the_last_cycle_start_first_and_results_keep_their_order(
+    ctx: ProbeContext,
+) -> None:
+    started: list[str] = []
+
+    async def record(spec: ProbeSpec, ctx: ProbeContext) -> Observation:
+        started.append(spec.name)
+        return Observation(Status.OK, spec.name)
+
+    probes: list[ProbeSpec] = [
+        ScriptProbe(name=n, kind="script", command="true") for n in ("a", "b", "c", "d")
+    ]
+    registry = {**PROBES, "script": record}
+    last_ms = {"script.c": 1000.0, "script.a": 3.0, "script.d": 40.0}  # b is new
+    report = _cycle(probes, ctx, registry=registry, last_ms=last_ms)
+    assert started == ["c", "d", "a", "b"]
+    assert [r.message for r in report.results] == ["a", "b", "c", "d"]
+    started.clear()
+    _cycle(probes, ctx, registry=registry)  # no last cycle: the configured order
+    assert started == ["a", "b", "c", "d"]
+
+
 def test_a_class_bulkhead_caps_concurrency_without_touching_other_classes(
     ctx: ProbeContext,
 ) -> None:

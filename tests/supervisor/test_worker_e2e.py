@@ -133,6 +133,34 @@ def test_talon_run_supervises_the_worker_and_stops_it_on_sigterm(tmp_path: Path)
     assert _worker_entries(run, "stop")
 
 
+def test_on_uvloop_the_daemon_checks_restarts_a_killed_worker_and_stops(tmp_path: Path) -> None:
+    # event_loop = "uvloop" (the optional extra): libuv reaps the children (the script
+    # probe, the worker), not asyncio's watcher; the same supervision must hold.
+    node = Node(tmp_path)
+    node.write(**{"": {"event_loop": "uvloop"}})
+    with running(node) as run:
+        worker = run.wait_for(
+            "a healthy worker",
+            lambda: (w := run.daemon().get("worker") or {}).get("health", {}).get("ok") and w,
+        )
+        run.wait_for("two cycles", lambda: run.cycles() >= 2)
+        assert "uvloop/loop." in Path(f"/proc/{run.pid}/maps").read_text()  # the loop in use
+        assert all(not c["failing"] for c in run.events("cycle"))  # the script probe passes
+        os.kill(worker["pid"], signal.SIGKILL)
+        again = run.wait_for(
+            "the restarted worker",
+            lambda: (
+                (w := run.daemon().get("worker") or {}).get("pid") not in (None, worker["pid"])
+                and w.get("state") == "running"
+                and w
+            ),
+        )
+        assert _worker_entries(run, "exit")
+        assert run.stop() == 0
+    assert not _alive(worker["pid"])
+    assert not _alive(again["pid"])
+
+
 def test_f07_a_crash_looping_worker_backs_off_and_is_classified(tmp_path: Path) -> None:
     node = Node(tmp_path)
     (tmp_path / "worker.env").write_text("LAB_WORKER_EXIT=3\n")

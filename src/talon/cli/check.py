@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
@@ -13,24 +12,7 @@ from talon.core import Diagnosis, Report, diagnose, from_config
 from talon.errors import ConfigError, ConfigProblem
 from talon.probes import CycleReport, ProbeContext, run_cycle
 from talon.probes.aio import run as run_async
-
-SCHEMA = "talon.check/v1"
-
-
-def report_json(report: CycleReport, diagnosis: dict[str, Any] | None = None) -> dict[str, Any]:
-    out = {
-        "schema": SCHEMA,
-        "node": {"node_id": report.node_id, "platform": report.platform, "arch": report.arch},
-        "started_at": report.started_at,
-        "finished_at": report.finished_at,
-        "duration_ms": round((report.finished_at - report.started_at) * 1000, 3),
-        "exit_code": report.exit_code,
-        "summary": report.summary(),
-        "probes": [r.as_dict() for r in report.results],
-    }
-    if diagnosis is not None:
-        out["diagnosis"] = diagnosis
-    return out
+from talon.report import report_json
 
 
 def diagnosis_of(loaded: LoadedConfig, report: CycleReport) -> Diagnosis:
@@ -62,7 +44,7 @@ def run_check(loaded: LoadedConfig, *, as_json: bool, only: Sequence[str]) -> in
                 )
             )
         )
-    report = run_async(_cycle(loaded, only))
+    report = run_async(_cycle(loaded, only), loaded.config.event_loop)
     diagnosis = diagnosis_of(loaded, report)
     if as_json:
         click.echo(json.dumps(report_json(report, diagnosis.as_dict()), indent=2))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from talon.config import LoadedConfig
@@ -12,9 +10,9 @@ EXIT_ALREADY_RUNNING = 3
 
 
 def run_daemon(loaded: LoadedConfig, *, shadow: bool, worker_only: bool, no_worker: bool) -> int:
-    from talon.adapters.command import child_watcher
     from talon.daemon.lock import AlreadyRunning
     from talon.daemon.loop import Daemon
+    from talon.probes.aio import run as run_async
 
     if worker_only and no_worker:
         click.echo("error: --worker-only and --no-worker exclude each other", err=True)
@@ -32,8 +30,7 @@ def run_daemon(loaded: LoadedConfig, *, shadow: bool, worker_only: bool, no_work
         worker="worker-only" if worker_only else "no-worker" if no_worker else "both",
     )
     try:
-        with child_watcher():
-            return asyncio.run(daemon.run())
+        return run_async(daemon.run(), loaded.config.event_loop)
     except AlreadyRunning as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ALREADY_RUNNING

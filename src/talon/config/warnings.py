@@ -8,6 +8,9 @@ from talon.config.models import TalonConfig
 from talon.config.probes import ServiceProbe, SshProbe
 from talon.node import NodeIdentity, expand_path
 
+# probe kinds checked on sockets, in process; every other kind runs a command
+SOCKET_KINDS = frozenset({"http", "tcp", "redis"})
+
 
 def collect_warnings(
     config: TalonConfig, identity: NodeIdentity, env: Mapping[str, str]
@@ -34,6 +37,15 @@ def collect_warnings(
                 "a process manager ([process_manager] kind): Talon will supervise the worker "
                 "itself"
             )
+    spawning = [p.key for p in config.service_probes if p.enabled and p.kind not in SOCKET_KINDS]
+    if config.event_loop == "uvloop" and spawning:
+        out.append(
+            f"event_loop = 'uvloop': {len(spawning)} probe(s) start a process every cycle "
+            f"({', '.join(spawning[:3])}{' ...' if len(spawning) > 3 else ''}); uvloop forks "
+            "the whole interpreter for each, about 4x the CPU of the stock loop's vfork "
+            "(docs/performance.md): keep event_loop = 'asyncio' unless HTTP and TCP checks "
+            "dominate"
+        )
     for probe in config.service_probes:
         if not probe.enabled:
             continue

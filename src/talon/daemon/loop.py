@@ -42,7 +42,7 @@ from talon.daemon.worker_link import WorkerLink
 from talon.errors import ConfigError
 from talon.evidence.bundle import Bundles
 from talon.probes import run_cycle
-from talon.report import CycleReport
+from talon.report import CycleReport, report_json
 from talon.store import StateStore, StoreError, atomic_write
 from talon.store.journal import Journal
 from talon.telemetry import NOOP, Span, Tracer
@@ -305,7 +305,12 @@ class Daemon:
         self.cycle_started = self.clock()
         self.deadman.started(w, self.cycle_started)
         self.worker.poke()  # the single-owner check runs every cycle (R23)
-        report = await run_cycle(w.loaded.probes, w.ctx, bulkheads=w.loaded.config.bulkheads)
+        last_ms = (
+            {r.key: r.latency_ms for r in self.last_report.results} if self.last_report else None
+        )
+        report = await run_cycle(
+            w.loaded.probes, w.ctx, bulkheads=w.loaded.config.bulkheads, last_ms=last_ms
+        )
         facts = Facts(
             runtime_uptime_s=await self._uptime(),
             worker_quick_exits=self.worker.quick_exits(self.clock()),
@@ -398,8 +403,6 @@ class Daemon:
                 self.store.save(self.state, closed)
                 self._state_mtime = self._mtime(self.store.state_path)
             if report is not None:
-                from talon.cli.check import report_json
-
                 self.store.save_report(report_json(report))
         except (StoreError, OSError) as exc:
             self._write_error(f"state: {exc}")
@@ -538,7 +541,6 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The status view (``talon.status/v1``) from memory, for /status.json and the page."""
-        from talon.cli.check import report_json
         from talon.host import read_resources
         from talon.status_view import status_view
 

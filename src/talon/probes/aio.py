@@ -28,9 +28,15 @@ def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
     return soft
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run(main: Coroutine[Any, Any, T], event_loop: str = "asyncio") -> T:
+    """Run ``main`` on the configured loop (``event_loop``: "asyncio" or "uvloop")."""
+    raise_open_file_limit()
+    if event_loop == "uvloop":  # it watches its own children (libuv), no watcher to set
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main)
     from talon.adapters.command import child_watcher
 
-    raise_open_file_limit()
     with child_watcher():
         return asyncio.run(main)

@@ -14,17 +14,24 @@ class StoreError(Exception):
     """A write failed (full disk, permissions): reported by the caller, never fatal."""
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``: readers see the old file or the new one, never a part.
+
+    ``durable=False`` skips the fsyncs, for a view rewritten every cycle
+    (``last-probe.json``): after a power cut it may be the previous one, or empty.
+    """
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -1,0 +1,1 @@
+"""How the comparison (bench/compare.py) drives, measures and reports each tool."""

@@ -1,0 +1,83 @@
+"""What the daemon's end-to-end tests share: reading the journal, the incidents and the log."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import socket
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.support.talon_run import TalonRun
+
+TIER1 = ("bridge_heal", "force_cycle", "heal_script", "restart_service", "apply_rbac_guard")
+
+
+def kinds(run: TalonRun) -> list[str]:
+    return [e["kind"] for e in run.begun() if e["kind"] in TIER1]
+
+
+def evidence(run: TalonRun, incident_id: str) -> list[str]:
+    path = run.state_dir / "incidents" / incident_id / "evidence"
+    return sorted(p.name for p in path.glob("*.json"))
+
+
+def recovered(run: TalonRun) -> dict[str, Any] | None:
+    return next((i for i in run.closed() if i["outcome"] == "recovered"), None)
+
+
+def command_channel(home: Path) -> tuple[dict[str, Any], Path]:
+    """A notify channel that appends each message (title line) to a file."""
+    out = home / "messages.txt"
+    script = f'printf "%s|%s\\n" "$TALON_EVENT" "$TALON_TITLE" >> "{out}"'
+    return {"name": "file", "command": ["sh", "-c", script]}, out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _lines(path: Path, n: int) -> list[str] | None:
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    return lines if len(lines) >= n else None
+
+
+def _failing_in_log(run: TalonRun, key: str) -> bool:
+    return any(key in e["failing"] for e in run.events("cycle"))
+
+
+def _gaps(stamps: list[str]) -> list[float]:
+    import datetime
+
+    times = [datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
+    return [b - a for a, b in itertools.pairwise(times)] or [0.0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _silent_listener:
+    """Accepts connections (the kernel does) and never answers."""
+
+    def __enter__(self) -> int:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        return int(self.sock.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def _child_named(pid: int, name: str) -> int | None:
+    for child in psutil.Process(pid).children(recursive=True):
+        if child.name() == name:
+            return child.pid
+    return None

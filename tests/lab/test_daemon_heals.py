@@ -1,0 +1,175 @@
+"""End to end, the heals: the real `talon run` process heals the lab's faults F1-F11
+(FAULTS.md) and never makes things worse. Each test reads what an operator reads: the
+journal, the state, the incident bundle, /health and the log. Every daemon is stopped by
+its pid. (F12 on, shadow mode and the instance lock: test_daemon_robust.py; two files so
+that two test workers share them, each with its own lab.)"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from talon.lab import faults
+from talon.lab.substrate import Lab
+from tests.lab.e2e import (
+    _lines,
+    _sha,
+    command_channel,
+    evidence,
+    kinds,
+    recovered,
+)
+from tests.support.talon_run import FAST, merged, talon_run
+
+pytestmark = pytest.mark.slow
+
+
+def test_f1_split_brain_gets_a_bridge_heal_only_and_is_verified(fresh: Lab, tmp_path: Path) -> None:
+    with talon_run(fresh, tmp_path) as run:
+        assert run.health()[0] == 200
+        faults.kill_forwarders(fresh)
+        incident = run.wait_for("a verified recovery", lambda: recovered(run), 40)
+        assert incident["root_cause"] == "split_brain"
+        assert kinds(run) == ["bridge_heal"]  # no service restart, no heal script, no cycle
+        assert [e["outcome"] for e in run.ended("bridge_heal")] == ["done"]
+        # The incident is closed (and logged) before the cycle captures its last evidence.
+        files = run.wait_for(
+            "the recovery-verified capture",
+            lambda: (
+                (f := evidence(run, incident["id"]))
+                and any("recovery-verified" in x for x in f)
+                and f
+            ),
+            10,
+        )
+        for moment in ("failure-detected", "before-bridge-heal", "after-bridge-heal"):
+            assert any(moment in f for f in files), files
+        status, health = run.health()
+        assert (status, health["signal"], health["state"]) == (200, "stable", "healthy")
+        shown = run.talon("incidents", "show", incident["id"])
+        assert "bridge_heal" in shown.stdout
+        assert "recovered" in shown.stdout
+        assert run.alive()
+
+
+def test_f3_a_dead_service_is_restarted_not_the_runtime(fresh: Lab, tmp_path: Path) -> None:
+    with talon_run(fresh, tmp_path) as run:
+        before = fresh.procs.pid("vm-inngest")
+        boots = fresh.boot()["count"]
+        faults.service_down(fresh, "inngest")
+        incident = run.wait_for("a verified recovery", lambda: recovered(run), 40)
+        assert incident["root_cause"] == "service_down"
+        assert kinds(run) == ["restart_service"]
+        assert run.begun("restart_service")[0]["target"] == "inngest"
+        assert fresh.procs.pid("vm-inngest") not in (None, before)
+        assert fresh.boot()["count"] == boots  # the VM was not cycled
+
+
+def test_f4_runtime_down_one_force_cycle_one_incident_one_notice(
+    fresh: Lab, tmp_path: Path
+) -> None:
+    """F4 and F18: every probe fails at once; one incident with the root cause first,
+    one force-cycle after confirmation, one notification per incident and event."""
+    channel, messages = command_channel(tmp_path)
+    settings = merged(FAST, {"notify": {"channel": [channel]}})
+    with talon_run(fresh, tmp_path, settings) as run:
+        faults.runtime_down(fresh)
+        incident = run.wait_for("a verified recovery", lambda: recovered(run), 60)
+        assert incident["root_cause"] == "runtime_down"
+        assert kinds(run) == ["force_cycle"]
+        trail = [d["rule"] for d in incident["trail"] if d["outcome"] == "blocked"]
+        assert "force_cycle_confirmation" in trail  # R13: one tick was not enough
+        assert len({e["incident_id"] for e in run.begun()}) == 1  # R18: one incident
+        sent = run.wait_for("two notices", lambda: _lines(messages, 2), 20)
+        assert [line.split("|")[0] for line in sent] == ["notify", "notify"]
+        assert "runtime_down" in sent[0]
+        assert "lab-node" in sent[0]
+        assert "recovered" in sent[1]
+
+
+def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_path: Path) -> None:
+    settings = merged(
+        FAST, {"healing": {"durability_checks": 6, "durability_window_secs": 6, "hold_secs": 600}}
+    )
+    with talon_run(fresh, tmp_path, settings) as run:
+        faults.arm_regress(fresh, 3.0)
+        faults.runtime_down(fresh)
+        run.wait_for("the hold", lambda: run.state().get("hold"), 60)
+        state = run.state()
+        assert state["hold"]["reason"] == "failed_recovery"
+        assert state["failed_recovery_at"] is not None
+        # the state (with its hold) is saved before the executor writes the marker
+        marker = run.wait_for("the marker action", lambda: run.ended("persist_marker"), 10)
+        assert (run.state_dir / "failed-recovery.json").exists()  # the persisted marker
+        assert marker[0]["outcome"] == "done"
+        iid = state["incident"]["id"]
+        run.wait_for(
+            "regression evidence", lambda: any("regressed" in f for f in evidence(run, iid)), 20
+        )
+        time.sleep(6)  # cycles keep running in the hold ...
+        assert kinds(run) == ["force_cycle"]  # ... and no second force-cycle happens
+        status, health = run.health()
+        assert (status, health["signal"]) == (503, "failed recovery")
+        assert health["hold"]["remaining_s"] > 500
+        assert run.alive()
+
+
+def test_f6_rbac_drift_is_repaired_by_the_guard(fresh: Lab, tmp_path: Path) -> None:
+    with talon_run(fresh, tmp_path) as run:
+        faults.drop_rbac(fresh)
+        incident = run.wait_for("a verified recovery", lambda: recovered(run), 40)
+        assert incident["root_cause"] == "rbac_drift"
+        assert kinds(run) == ["apply_rbac_guard"]
+        [done] = run.ended("apply_rbac_guard")
+        assert done["outcome"] == "done"
+        assert "can-i passes again" in done["detail"]
+
+
+def test_f10_aof_damage_goes_to_the_agent_with_read_only_evidence(
+    fresh: Lab, tmp_path: Path
+) -> None:
+    prompt_copy = tmp_path / "agent-prompt.md"
+    agent = f'cp "$TALON_PROMPT_FILE" "{prompt_copy}"; echo agent looked'
+    settings = merged(FAST, {"agent": {"cloud_command": agent}})
+    with talon_run(fresh, tmp_path, settings) as run:
+        faults.corrupt_aof(fresh)
+        damaged = {p.name: _sha(p) for p in faults.aof_files(fresh)}
+        run.wait_for("the agent", lambda: run.ended("agent_cloud"), 60)
+        state = run.state()
+        assert "redis_aof_corrupt" in state["incident"]["faults"]
+        assert "redis-check-aof" in prompt_copy.read_text()  # the repair hint reached it
+        assert "force_cycle" not in kinds(run)
+        assert "heal_script" not in kinds(run)
+        time.sleep(4)  # no blind restart loop
+        assert kinds(run).count("restart_service") <= 1
+        iid = state["incident"]["id"]
+        snapshots = [
+            json.loads(p.read_text())
+            for p in (run.state_dir / "incidents" / iid / "evidence").glob("*.json")
+        ]
+        aof = next(s["snapshot"]["redis_aof"] for s in snapshots if "redis_aof" in s["snapshot"])
+        assert aof["valid"] is False
+        assert aof["would_fix"]["cuts"]
+        assert aof["original"]["unchanged"] is True
+        assert {p.name: _sha(p) for p in faults.aof_files(fresh)} == damaged  # R27
+
+
+def test_f11_vm_crash_loop_holds_force_cycles(fresh: Lab, tmp_path: Path) -> None:
+    settings = merged(
+        FAST, {"healing": {"runtime_min_uptime_secs": 20, "runtime_crash_loop_cycles": 2}}
+    )
+    with talon_run(fresh, tmp_path, settings) as run:
+        faults.crashloop(fresh, 2.0)
+        run.wait_for(
+            "the crash-loop hold",
+            lambda: (run.state().get("hold") or {}).get("reason") == "runtime_crash_loop",
+            60,
+        )
+        cycles = len(run.begun("force_cycle"))
+        time.sleep(5)
+        assert len(run.begun("force_cycle")) == cycles  # on hold: no more force-cycles
+        assert run.health()[1]["signal"] == "degraded hold"
+        assert "runtime_crash_loop" in run.state()["incident"]["faults"]
