@@ -41,6 +41,7 @@ from bench.peers.farm import Farm
 from bench.peers.monit import Monit
 from bench.peers.report import HANG, HANG_TIMEOUT_S, goals, table
 from bench.peers.talon import Talon
+from talon.probes.aio import raise_open_file_limit
 from tests.support import procs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,15 +222,6 @@ def _brief(m: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _raise_open_files(want: int = 16384) -> None:
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        limit = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-
-
 def _words(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
@@ -257,7 +249,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.trials = args.trials or (3 if args.quick else 8)
-    _raise_open_files()  # 1000 connections at once, here, in the farm and in the exporter
+    raise_open_file_limit(16_384)  # 1000 connections at once, here, in the farm and in the exporter
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="talon-compare-") as tmp:
         results = run(args, Path(tmp))

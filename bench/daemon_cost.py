@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.peers.common import status_kib
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("rss", "cycles", "idle", "startup", "step")
 WARMUP_FRACTION = 0.1  # of --cycles: lazy imports, first renders, arenas settle
@@ -50,10 +52,7 @@ MIB = 1024 * 1024
 
 # ------------------------------------------------------------------ helpers
 def _rss_kib(pid: int | str = "self") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return status_kib(pid, "VmRSS")
 
 
 def _rollup(pid: int) -> dict[str, int]:
@@ -452,26 +451,16 @@ def bench_step(target: tuple[str, int]) -> dict[str, Any]:
 
 async def _http_check_cpu(target: tuple[str, int], n: int = 200, rounds: int = 5) -> float:
     """CPU of one HTTP check through the real runner (what `talon check` runs), median."""
-    import resource
-
-    from talon.adapters.command import exec_env
-    from talon.adapters.process import NullProcessManager
-    from talon.adapters.runtime import NullRuntime
+    from bench.probe_cycle import measure, probe_context
     from talon.config import HttpProbe
-    from talon.node import NodeIdentity
-    from talon.probes import ProbeContext, run_cycle
+    from talon.probes import run_cycle
 
     host, port = target
     url = f"http://{host}:{port}/ok"
     probes = [HttpProbe(name=f"h{i}", kind="http", url=url) for i in range(n)]
-    ctx = ProbeContext(NodeIdentity.detect(), NullRuntime(), NullProcessManager(), exec_env())
-    cpus = []
-    for _ in range(rounds + 1):
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        await run_cycle(probes, ctx)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
-    return statistics.median(cpus[1:]) / n
+    ctx = probe_context()
+    await run_cycle(probes, ctx)  # warm: lazy imports, caches
+    return (await measure(lambda: run_cycle(probes, ctx), rounds))["cpu_s"] / n
 
 
 # ---------------------------------------------------------------- report

@@ -31,23 +31,23 @@ from tests.support import procs
 HANG_TIMEOUT_S = 1.0
 
 
-def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
-def _ctx() -> ProbeContext:
+def probe_context() -> ProbeContext:
     return ProbeContext(NodeIdentity.detect(), NullRuntime(), NullProcessManager(), exec_env())
 
 
-async def _measure(make: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, float]:
+async def measure(make: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, float]:
     walls, cpus, child_cpus = [], [], []
     for _ in range(rounds):
-        cpu0, child0, t0 = _cpu(), _cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
+        cpu0, child0, t0 = cpu_s(), cpu_s(resource.RUSAGE_CHILDREN), time.perf_counter()
         await make()
         walls.append(time.perf_counter() - t0)
-        cpus.append(_cpu() - cpu0)
-        child_cpus.append(_cpu(resource.RUSAGE_CHILDREN) - child0)
+        cpus.append(cpu_s() - cpu0)
+        child_cpus.append(cpu_s(resource.RUSAGE_CHILDREN) - child0)
     return {
         "wall_s": statistics.median(walls),
         "cpu_s": statistics.median(cpus),
@@ -56,7 +56,7 @@ async def _measure(make: Callable[[], Awaitable[Any]], rounds: int) -> dict[str,
 
 
 async def _talon(probes: list[ProbeSpec]) -> None:
-    ctx = _ctx()
+    ctx = probe_context()
     report = await run_cycle(probes, ctx)
     bad = [r for r in report.results if r.status is not Status.OK and "hang" not in r.name]
     assert not bad, bad[:3]
@@ -110,19 +110,19 @@ async def main(rounds: int) -> None:
         ]
         await _talon(http[:50])  # warm up imports, TLS-free paths, the farm
         rows = {
-            "http x1000 (talon)": (await _measure(lambda: _talon(http), rounds), 1000),
+            "http x1000 (talon)": (await measure(lambda: _talon(http), rounds), 1000),
             "http x1000 (aiohttp baseline)": (
-                await _measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds),
+                await measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds),
                 1000,
             ),
-            "tcp x200": (await _measure(lambda: _talon(tcp), rounds), 200),
-            "script x100": (await _measure(lambda: _talon(scripts), rounds), 100),
+            "tcp x200": (await measure(lambda: _talon(tcp), rounds), 200),
+            "script x100": (await measure(lambda: _talon(scripts), rounds), 100),
             "mixed 1000 http + 200 tcp + 100 script": (
-                await _measure(lambda: _talon([*http, *tcp, *scripts]), rounds),
+                await measure(lambda: _talon([*http, *tcp, *scripts]), rounds),
                 1300,
             ),
             "http x1000, 1% hang (timeout 1 s)": (
-                await _measure(lambda: _talon(hung), rounds),
+                await measure(lambda: _talon(hung), rounds),
                 1000,
             ),
         }

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.probe_cycle import cpu_s
 from talon.adapters.command import child_watcher, exec_env
 from talon.adapters.process import NullProcessManager
 from talon.adapters.runtime import NullRuntime
@@ -47,11 +48,6 @@ from tests.support import procs
 MONIT = shutil.which("monit") or "/usr/bin/monit"
 
 
-def _cpu(who: int = resource.RUSAGE_SELF) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _lines(path: Path) -> int:
     with contextlib.suppress(FileNotFoundError):
         return path.read_bytes().count(b"\n")
@@ -62,15 +58,15 @@ def floor(command: str, count: Path, n: int) -> tuple[float, float]:
     """ms of CPU per spawn (self, children) for posix_spawn + waitpid."""
     sh = shutil.which("sh") or "/bin/sh"
     env = exec_env()
-    before, child_before, done = _cpu(), _cpu(resource.RUSAGE_CHILDREN), _lines(count)
+    before, child_before, done = cpu_s(), cpu_s(resource.RUSAGE_CHILDREN), _lines(count)
     for _ in range(n):
         pid = os.posix_spawn(sh, ["sh", "-c", command], env)
         os.waitpid(pid, 0)
     ran = _lines(count) - done
     assert ran == n, (ran, n)
     return (
-        (_cpu() - before) / n * 1000,
-        (_cpu(resource.RUSAGE_CHILDREN) - child_before) / n * 1000,
+        (cpu_s() - before) / n * 1000,
+        (cpu_s(resource.RUSAGE_CHILDREN) - child_before) / n * 1000,
     )
 
 
@@ -83,10 +79,10 @@ def talon(command: str, count: Path, probes: int, rounds: int, pidfd: bool) -> t
     async def cycles() -> None:
         await run_cycle(specs, ctx)  # warm-up
         for _ in range(rounds):
-            before, child_before, done = _cpu(), _cpu(resource.RUSAGE_CHILDREN), _lines(count)
+            before, child_before, done = cpu_s(), cpu_s(resource.RUSAGE_CHILDREN), _lines(count)
             report = await run_cycle(specs, ctx)
-            selfs.append((_cpu() - before) / probes * 1000)
-            children.append((_cpu(resource.RUSAGE_CHILDREN) - child_before) / probes * 1000)
+            selfs.append((cpu_s() - before) / probes * 1000)
+            children.append((cpu_s(resource.RUSAGE_CHILDREN) - child_before) / probes * 1000)
             assert all(r.status is Status.OK for r in report.results)
             assert _lines(count) - done == probes
 

@@ -23,7 +23,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.peers.common import Check, Switch, Throughput, cpu_times, rss_peak_kb, stop, wait_for
+from bench.peers.common import (
+    TRIAL_SEED,
+    Check,
+    Switch,
+    Throughput,
+    cpu_times,
+    rss_peak_kb,
+    stop,
+    wait_for,
+)
 from tests.support.procs import free_port
 
 if TYPE_CHECKING:
@@ -213,7 +222,7 @@ class Blackbox:
                         return when
                 await asyncio.sleep(0.01)
 
-        rng = random.Random(8)
+        rng = random.Random(TRIAL_SEED)
         out = []
         loop = asyncio.get_running_loop()
         async with _session() as session:

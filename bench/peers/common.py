@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,12 +105,17 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return float(t.user + t.system), float(t.children_user + t.children_system)
 
 
-def rss_peak_kb(pid: int) -> int | None:
-    """VmHWM: the most resident memory the process ever had."""
+def status_kib(pid: int | str, key: str) -> int:
+    """A memory field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``), in KiB; pid may be "self"."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1])
-    return None
+    raise RuntimeError(f"no {key} in /proc/{pid}/status")
+
+
+def rss_peak_kb(pid: int) -> int:
+    """VmHWM: the most resident memory the process ever had."""
+    return status_kib(pid, "VmHWM")
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, poll: float = 0.01) -> T:
@@ -120,6 +126,39 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, poll: flo
             return value
         time.sleep(poll)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+TRIAL_SEED = 8  # every tool waits the same random times before its trials
+
+
+def detection_trials(
+    tool: str,
+    target: str,
+    *,
+    interval: int,
+    trials: int,
+    switch: Switch,
+    drain: Callable[[], object],
+    reported: Callable[[], bool],
+    recovered: Callable[[], bool],
+) -> list[float]:
+    """Seconds from switching ``target`` to failing until ``reported()``, once per trial.
+
+    ``drain`` forgets what the tool said before the switch; after each trial the target
+    is switched back and the tool is waited for to see it pass.
+    """
+    rng = random.Random(TRIAL_SEED)
+    out = []
+    for _ in range(trials):
+        time.sleep(rng.uniform(0, interval))
+        drain()
+        t0 = time.monotonic()
+        switch.fail(target)
+        wait_for(f"{tool} to report {target}", reported, 10 * interval + 30)
+        out.append(time.monotonic() - t0)
+        switch.recover(target)
+        wait_for(f"{tool} to see {target} recover", recovered, 10 * interval + 30)
+    return out
 
 
 class LogTail:

@@ -27,13 +27,10 @@ import time
 import urllib.request
 from typing import Any
 
+from tests.support.farm import http_response
+
 ARRIVALS: list[float] = []
 FAILING: set[bytes] = set()
-
-
-def _response(status: int, body: bytes) -> bytes:
-    head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    return head.encode() + body
 
 
 class _Http(asyncio.Protocol):
@@ -53,7 +50,7 @@ class _Http(asyncio.Protocol):
         self.done = True
         answer = self.answer(self.buf.split(b" ", 2)[1].split(b"?")[0])
         if answer is not None:
-            self.transport.write(_response(*answer))
+            self.transport.write(http_response(*answer))
             self.transport.close()
 
     def answer(self, path: bytes) -> tuple[int, bytes] | None:

@@ -18,11 +18,9 @@ cycle's wall time holds only the starting of the programs.
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from bench.peers.common import (
     Switch,
     Throughput,
     cpu_times,
+    detection_trials,
     rss_peak_kb,
     stop,
     wait_for,
@@ -157,28 +156,18 @@ class Monit:
     ) -> list[float]:
         rc = self._write(checks, interval, work)
         tail = LogTail(work / "monit.log")
-        rng = random.Random(8)
         failed, succeeded = f"'{target.name}' failed", f"'{target.name}' connection succeeded"
-        out = []
         with self._daemon(rc, work):
-            for _ in range(trials):
-                time.sleep(rng.uniform(0, interval))
-                list(tail.lines())
-                t0 = time.monotonic()
-                switch.fail(target.name)
-                wait_for(
-                    f"monit to report {target.name}",
-                    lambda: any(failed in line for line in tail.lines()),
-                    10 * interval + 30,
-                )
-                out.append(time.monotonic() - t0)
-                switch.recover(target.name)
-                wait_for(
-                    f"monit to see {target.name} recover",
-                    lambda: any(succeeded in line for line in tail.lines()),
-                    10 * interval + 30,
-                )
-        return out
+            return detection_trials(
+                "monit",
+                target.name,
+                interval=interval,
+                trials=trials,
+                switch=switch,
+                drain=lambda: list(tail.lines()),
+                reported=lambda: any(failed in line for line in tail.lines()),
+                recovered=lambda: any(succeeded in line for line in tail.lines()),
+            )
 
 
 def _read(path: Path) -> str:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from bench.peers.common import (
     Switch,
     Throughput,
     cpu_times,
+    detection_trials,
     rss_peak_kb,
     stop,
     wait_for,
@@ -178,25 +177,15 @@ class Talon:
         switch: Switch,
     ) -> list[float]:
         key = f"{target.kind}.{target.name}"
-        rng = random.Random(8)
-        out = []
         daemon = Daemon(checks, interval, work, self.event_loop)
         with daemon.running():
-            for _ in range(trials):
-                time.sleep(rng.uniform(0, interval))
-                daemon.poll()
-                t0 = time.monotonic()
-                switch.fail(target.name)
-                wait_for(
-                    f"talon to report {key}",
-                    lambda: any(key in c["failing"] for c in daemon.poll()),
-                    10 * interval + 30,
-                )
-                out.append(time.monotonic() - t0)
-                switch.recover(target.name)
-                wait_for(
-                    f"talon to see {key} recover",
-                    lambda: any(key not in c["failing"] for c in daemon.poll()),
-                    10 * interval + 30,
-                )
-        return out
+            return detection_trials(
+                "talon",
+                target.name,
+                interval=interval,
+                trials=trials,
+                switch=switch,
+                drain=daemon.poll,
+                reported=lambda: any(key in c["failing"] for c in daemon.poll()),
+                recovered=lambda: any(key not in c["failing"] for c in daemon.poll()),
+            )

@@ -36,7 +36,7 @@ ROUTES = {
 }
 
 
-def _response(status: int, body: bytes) -> bytes:
+def http_response(status: int, body: bytes) -> bytes:
     head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     return head.encode() + body
 
@@ -69,10 +69,10 @@ class Handler(asyncio.Protocol):
             write(b"4\r\nnee\xff\r\n".replace(b"\xff", b"d") + b"3\r\nle!\r\n0\r\n\r\n")
             close()
         elif path == b"/stats":
-            write(_response(200, json.dumps(STATS).encode()))
+            write(http_response(200, json.dumps(STATS).encode()))
             close()
         else:
-            write(_response(*ROUTES.get(path, (404, b"not found"))))
+            write(http_response(*ROUTES.get(path, (404, b"not found"))))
             close()
 
     def connection_lost(self, exc: Exception | None) -> None:
