@@ -313,7 +313,7 @@ def drive(config: Path, cycles: int, every: int, trace: bool) -> None:
                 sample = {
                     "cycle": self.done,
                     "rss_kib": _rss_kib(),
-                    "objects": len(gc.get_objects()),
+                    "objects": len(gc.get_objects()) + gc.get_freeze_count(),  # frozen too
                     "t": time.monotonic(),
                 }
                 print(json.dumps(sample), flush=True)

@@ -3,6 +3,8 @@
 Measures, in one run and on one machine:
   - wall time and CPU per probe for 1000 HTTP, 200 TCP and 100 script probes;
   - the same 1000 HTTP checks through aiohttp, as the baseline (ratio printed);
+  - the time CPython's cyclic GC takes per cycle, and the 1000 HTTP checks again with
+    the collector settled as the daemon settles it (talon.daemon.gc_pacing);
   - cycle wall time when 1% of HTTP targets hang (goal: <= probe timeout + 0.3 s);
   - peak RSS of this process;
   - start-up: wall time of `talon --help` (goal: under 300 ms).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import resource
 import statistics
 import time
@@ -24,6 +27,7 @@ from talon.adapters.command import exec_env
 from talon.adapters.process import NullProcessManager
 from talon.adapters.runtime import NullRuntime
 from talon.config import HttpProbe, ProbeSpec, ScriptProbe, TcpProbe
+from talon.daemon.gc_pacing import GcPacing
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext, Status, run_cycle
 from tests.support import procs
@@ -40,19 +44,53 @@ def probe_context() -> ProbeContext:
     return ProbeContext(NodeIdentity.detect(), NullRuntime(), NullProcessManager(), exec_env())
 
 
+class GcTimer:
+    """Seconds CPython's cyclic collector ran, through ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._start
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 async def measure(make: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, float]:
-    walls, cpus, child_cpus = [], [], []
+    walls, cpus, child_cpus, gcs = [], [], [], []
     for _ in range(rounds):
         cpu0, child0, t0 = cpu_s(), cpu_s(resource.RUSAGE_CHILDREN), time.perf_counter()
-        await make()
+        with GcTimer() as collector:
+            await make()
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_s() - cpu0)
         child_cpus.append(cpu_s(resource.RUSAGE_CHILDREN) - child0)
+        gcs.append(collector.total)
     return {
         "wall_s": statistics.median(walls),
         "cpu_s": statistics.median(cpus),
         "child_cpu_s": statistics.median(child_cpus),
+        "gc_s": statistics.fmean(gcs),  # the mean: a full collection comes every few cycles
     }
+
+
+async def settled(make: Callable[[], Awaitable[Any]], probes: int, rounds: int) -> dict[str, float]:
+    """``measure`` with the collector settled for ``probes``, as ``talon run`` does."""
+    pacing = GcPacing()
+    pacing.settle(probes)
+    try:
+        return await measure(make, rounds)
+    finally:
+        pacing.restore()
 
 
 async def _talon(probes: list[ProbeSpec]) -> None:
@@ -111,6 +149,10 @@ async def main(rounds: int) -> None:
         await _talon(http[:50])  # warm up imports, TLS-free paths, the farm
         rows = {
             "http x1000 (talon)": (await measure(lambda: _talon(http), rounds), 1000),
+            "http x1000 (talon, GC settled as in talon run)": (
+                await settled(lambda: _talon(http), len(http), rounds),
+                1000,
+            ),
             "http x1000 (aiohttp baseline)": (
                 await measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds),
                 1000,
@@ -126,15 +168,21 @@ async def main(rounds: int) -> None:
                 1000,
             ),
         }
-    print(f"{'scenario':42} {'wall s':>8} {'CPU ms/probe':>13} {'child CPU ms/probe':>19}")
+    print(
+        f"{'scenario':47} {'wall s':>7} {'CPU ms/probe':>13} {'child CPU ms/probe':>19}"
+        f" {'GC ms/cycle':>12}"
+    )
     for name, (m, n) in rows.items():
         print(
-            f"{name:42} {m['wall_s']:8.3f} {m['cpu_s'] / n * 1000:13.3f} "
-            f"{m['child_cpu_s'] / n * 1000:19.3f}"
+            f"{name:47} {m['wall_s']:7.3f} {m['cpu_s'] / n * 1000:13.3f} "
+            f"{m['child_cpu_s'] / n * 1000:19.3f} {m['gc_s'] * 1000:12.1f}"
         )
     talon, baseline = rows["http x1000 (talon)"][0], rows["http x1000 (aiohttp baseline)"][0]
+    paced = rows["http x1000 (talon, GC settled as in talon run)"][0]
+    ratio = paced["cpu_s"] / talon["cpu_s"]
+    print(f"\nCPU per HTTP check, GC settled / CPython's defaults: {ratio:.2f}")
     hang = rows["http x1000, 1% hang (timeout 1 s)"][0]
-    print(f"\nCPU per HTTP check, talon / aiohttp: {talon['cpu_s'] / baseline['cpu_s']:.2f}")
+    print(f"CPU per HTTP check, talon / aiohttp: {talon['cpu_s'] / baseline['cpu_s']:.2f}")
     print(f"1% hang cycle overrun beyond the timeout: {hang['wall_s'] - HANG_TIMEOUT_S:.3f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
     print(f"talon --help: {_startup_s() * 1000:.0f} ms (median of 10)")

@@ -35,6 +35,7 @@ from talon.core import Action, ActionKind, CoreState, Facts, Report, step
 from talon.core.model import TIERS
 from talon.daemon.evidence import snapshot
 from talon.daemon.executor import BACKGROUND, CycleView, Executor
+from talon.daemon.gc_pacing import GcPacing
 from talon.daemon.lock import InstanceLock
 from talon.daemon.tasks import TaskSupervisor
 from talon.daemon.wiring import Wiring
@@ -83,7 +84,7 @@ class Daemon:
         if worker != "no-worker" and loaded.config.worker is not None:
             self.locks.append(InstanceLock(self.state_dir / "worker.lock", "supervises the worker"))
         self.worker = WorkerLink(self.state_dir / "worker.json", supervise=worker != "no-worker")
-        self._first = loaded
+        self._first: LoadedConfig | None = loaded  # until run() wires it: then only self.w
         self.w: Wiring  # built in run(), inside the loop
         self.state = CoreState()
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
@@ -95,6 +96,8 @@ class Daemon:
         self.heal_finished_at: float | None = None  # told to the core: the warmup starts here
         self.started_at = clock()
         self._pending: LoadedConfig | None = None
+        self.gc = GcPacing()
+        self._gc_due = True  # settle the collector after the first cycle of a config
         self._state_mtime: int | None = None
         self._stopping = False
         self.stop_signal = signal.SIGTERM
@@ -155,7 +158,10 @@ class Daemon:
         from talon.telemetry import build_tracer
         from talon.web.metrics import TalonMetrics, read_host
 
-        self._setup_logging(self._first)
+        first, self._first = self._first, None  # a reload must free the first config
+        if first is None:
+            raise RuntimeError("Daemon.run() runs once")
+        self._setup_logging(first)
         self.metrics = TalonMetrics(
             self.identity.node_id,
             self.identity.platform,
@@ -163,7 +169,7 @@ class Daemon:
             host=read_host([self.state_dir, self.identity.log_dir]),
         )
         self.deadman = Deadman(self.identity.node_id, self.metrics, shadow=self.shadow)
-        self.w = Wiring.build(self._first, self.state_dir)
+        self.w = Wiring.build(first, self.state_dir)
         self.metrics.watch(
             worker=lambda: self.worker.view(self.clock()),
             notify_pending=lambda: len(self.w.notifier.pending()),
@@ -231,10 +237,18 @@ class Daemon:
                 except Exception as exc:  # a bug in one cycle must not end the watch
                     self.log.exception("cycle.error", error=repr(exc))
                     self.deadman.finished(self.w, self.clock(), self.state, (), {}, repr(exc))
+                self._settle_gc()
                 await self._sleep()
         finally:
+            self.gc.restore()
             await self._shutdown()
         return 0
+
+    def _settle_gc(self) -> None:
+        # After the first cycle of a config: its lazy imports and caches are in by then.
+        if self._gc_due and not self._stopping:
+            self._gc_due = False
+            self.gc.settle(len(self.w.loaded.probes))
 
     def _known_secrets(self) -> set[str]:
         wiring = getattr(self, "w", None)
@@ -671,6 +685,7 @@ class Daemon:
         loaded, self._pending = self._pending, None
         old = self.w
         self.w = Wiring.build(loaded, self.state_dir)
+        self._gc_due = True
         self.worker.reconfigure(self.w)
         if loaded.config.log != old.loaded.config.log:
             self._setup_logging(loaded)
