@@ -2,10 +2,11 @@
 setup: ; bash scripts/setup.sh
 test: ; bash scripts/test.sh
 demo: ; bash scripts/demo.sh
-# benchmarks, never part of the tests: the probe cycle, then Talon vs Monit vs blackbox exporter
+# benchmarks, never part of the tests: the probe cycle, its socket floor, then Talon vs Monit vs blackbox exporter
 bench: setup
 	bash scripts/bench-setup.sh
 	.venv/bin/python -m bench.probe_cycle
+	.venv/bin/python -m bench.socket_floor
 	.venv/bin/python -m bench.compare
 bench-quick: setup
 	bash scripts/bench-setup.sh
