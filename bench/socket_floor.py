@@ -5,22 +5,23 @@ For each event loop (stock asyncio, and uvloop when it is installed), in one run
   - *bare*: 1000 checks of ``/ok`` on the target farm doing only the socket calls the
     HTTP probe makes on the loop's low-level socket API (``talon.probes.net.connect``:
     ``socket``, a non-blocking ``connect_ex``, ``send`` of the request bytes at once;
-    then ``sock_recv`` until the peer closes, ``close``), one coroutine per check under
-    one ``gather``: no task of its own, no bulkhead, no timeout, no parsing, no result;
+    then ``sock_recv`` until the peer closes, ``close``), all under one ``gather`` (a
+    task per check, as in the runner): no bulkhead, no timeout, no parsing, no result;
   - *runner*: the same 1000 checks as HTTP probes through ``talon.probes.run_cycle``
     (the code of ``talon check`` and the daemon), with the collector settled as
     ``talon run`` settles it.
 
-CPU per check is the median of ``--rounds`` cycles (getrusage of this process; the
-farm runs in its own). The difference is what Talon's runner adds per check (a
-task, the bulkhead, the timeout, the parser, the result objects): what any goal
-below the floor plus that difference would have to take out of the runner.
+CPU per check is the median of ``--rounds`` cycles of each, the two alternated
+(getrusage of this process; the farm runs in its own). The difference is what
+Talon's runner adds per check (the bulkhead, the timeout, the endpoint plan, the
+parser, the result objects).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -65,12 +66,18 @@ async def _one_loop(host: str, port: int, rounds: int) -> dict[str, float]:
     await runner()
     pacing = GcPacing()
     pacing.settle(CHECKS)
+    bare, ran = [], []
     try:
-        bare = await measure(lambda: _bare(host, port), rounds)
-        ran = await measure(runner, rounds)
+        for _ in range(rounds):  # alternated, so that drift touches both alike
+            bare.append((await measure(lambda: _bare(host, port), 1))["cpu_s"])
+            ran.append((await measure(runner, 1))["cpu_s"])
     finally:
         pacing.restore()
-    return {"bare_ms": bare["cpu_s"] / CHECKS * 1000, "runner_ms": ran["cpu_s"] / CHECKS * 1000}
+    per_check = 1000 / CHECKS
+    return {
+        "bare_ms": statistics.median(bare) * per_check,
+        "runner_ms": statistics.median(ran) * per_check,
+    }
 
 
 def _loops() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
