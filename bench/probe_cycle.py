@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import resource
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from talon.adapters.command import exec_env
@@ -83,12 +84,13 @@ async def measure(make: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, 
     }
 
 
-async def settled(make: Callable[[], Awaitable[Any]], probes: int, rounds: int) -> dict[str, float]:
-    """``measure`` with the collector settled for ``probes``, as ``talon run`` does."""
+@contextlib.contextmanager
+def gc_settled(probes: int) -> Iterator[None]:
+    """The collector settled for ``probes``, as ``talon run`` settles it; restored after."""
     pacing = GcPacing()
     pacing.settle(probes)
     try:
-        return await measure(make, rounds)
+        yield
     finally:
         pacing.restore()
 
@@ -147,12 +149,12 @@ async def main(rounds: int) -> None:
             for i in range(1000)
         ]
         await _talon(http[:50])  # warm up imports, TLS-free paths, the farm
+        defaults = await measure(lambda: _talon(http), rounds)
+        with gc_settled(len(http)):
+            paced = await measure(lambda: _talon(http), rounds)
         rows = {
-            "http x1000 (talon)": (await measure(lambda: _talon(http), rounds), 1000),
-            "http x1000 (talon, GC settled as in talon run)": (
-                await settled(lambda: _talon(http), len(http), rounds),
-                1000,
-            ),
+            "http x1000 (talon)": (defaults, 1000),
+            "http x1000 (talon, GC settled as in talon run)": (paced, 1000),
             "http x1000 (aiohttp baseline)": (
                 await measure(lambda: _aiohttp([f"{base}/ok"] * 1000), rounds),
                 1000,
@@ -178,7 +180,6 @@ async def main(rounds: int) -> None:
             f"{m['child_cpu_s'] / n * 1000:19.3f} {m['gc_s'] * 1000:12.1f}"
         )
     talon, baseline = rows["http x1000 (talon)"][0], rows["http x1000 (aiohttp baseline)"][0]
-    paced = rows["http x1000 (talon, GC settled as in talon run)"][0]
     ratio = paced["cpu_s"] / talon["cpu_s"]
     print(f"\nCPU per HTTP check, GC settled / CPython's defaults: {ratio:.2f}")
     hang = rows["http x1000, 1% hang (timeout 1 s)"][0]

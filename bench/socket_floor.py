@@ -25,9 +25,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from bench.probe_cycle import measure, probe_context
+from bench.probe_cycle import gc_settled, measure, probe_context
 from talon.config import HttpProbe
-from talon.daemon.gc_pacing import GcPacing
 from talon.probes import Status, run_cycle
 from talon.probes.net import connect
 from tests.support import procs
@@ -64,19 +63,15 @@ async def _one_loop(host: str, port: int, rounds: int) -> dict[str, float]:
 
     await _bare(host, port)  # warm: the farm's accept queue, lazy imports, caches
     await runner()
-    pacing = GcPacing()
-    pacing.settle(CHECKS)
     bare, ran = [], []
-    try:
+    with gc_settled(CHECKS):
         for _ in range(rounds):  # alternated, so that drift touches both alike
             bare.append((await measure(lambda: _bare(host, port), 1))["cpu_s"])
             ran.append((await measure(runner, 1))["cpu_s"])
-    finally:
-        pacing.restore()
-    per_check = 1000 / CHECKS
+    ms_per_check = 1000 / CHECKS  # seconds of a cycle -> ms per check
     return {
-        "bare_ms": statistics.median(bare) * per_check,
-        "runner_ms": statistics.median(ran) * per_check,
+        "bare_ms": statistics.median(bare) * ms_per_check,
+        "runner_ms": statistics.median(ran) * ms_per_check,
     }
 
 
