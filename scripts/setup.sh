@@ -17,6 +17,7 @@ declare -A NEED=(
   [/usr/sbin/sshd]=openssh-server  # a real sshd on loopback for the ssh probe's tests
   [chromium]=chromium              # the status page's test in a real headless browser
   [promtool]=prometheus            # validates docs/prometheus rules (promtool check/test rules)
+  [faketime]=faketime              # libfaketime: a real wall-clock step for a running `talon run` (F22)
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the pure core imports this module: keep it to the stdlib's cheapest
+    from pathlib import Path
 
 
 class TalonError(Exception):

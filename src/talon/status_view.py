@@ -118,12 +118,16 @@ def status_view(
     identity: NodeIdentity,
     now: float,
     *,
+    wall: float | None = None,
     warnings: Sequence[str] = (),
     daemon: dict[str, Any] | None = None,
     resources: dict[str, Any] | None = None,
     recent_incidents: Sequence[Incident] = (),
 ) -> dict[str, Any]:
-    """The whole status of one node. ``report`` is the last cycle in ``talon.check/v1`` form."""
+    """The whole status of one node. ``report`` is the last cycle in ``talon.check/v1`` form.
+
+    ``now`` is Talon's clock, which the state's times are on; ``wall`` the wall clock,
+    which the report's times are on (records, for display), when the two differ."""
     probes = _probes(state, report)
     incident = state.incident
     finished = None if report is None else report.get("finished_at")
@@ -143,7 +147,7 @@ def status_view(
         else {
             "started_at": report.get("started_at"),
             "finished_at": finished,
-            "age_s": cycle_age(now, finished),
+            "age_s": cycle_age(now if wall is None else wall, finished),
             "failures": _failures(state, probes),
         },
         "summary": probe_summary([p["status"] for p in probes]),

@@ -27,9 +27,14 @@ Seen = list[tuple[str, dict[str, Any], str]]
 
 
 def _tick(sim: Sim, *results: ProbeResult, dt: float = 10.0) -> Seen:
-    before = sim.state
-    actions = sim.tick(*results, dt=dt)
-    return events_for(before, sim.state, actions, node_id="n1")
+    """A tick's events: those of each of its steps (a follow-up step has its own)."""
+    first = len(sim.steps)
+    sim.tick(*results, dt=dt)
+    return [
+        e
+        for done in sim.steps[first:]
+        for e in events_for(done.changes, done.state, done.actions, node_id="n1")
+    ]
 
 
 def _outage() -> list[Seen]:
@@ -58,9 +63,11 @@ def test_an_outage_yields_each_event_once_in_order() -> None:
         events.INCIDENT_CLOSED,
     ]
     assert len({eid for _, _, eid in flat}) == len(flat)
-    assert all(eid.startswith("n1-1/") for _, _, eid in flat)
+    incident = flat[0][1]["incident_id"]
+    assert incident.startswith("n1-")
+    assert all(eid.startswith(f"{incident}/") for _, _, eid in flat)
     for _, data, _ in flat:
-        assert (data["node_id"], data["incident_id"]) == ("n1", "n1-1")
+        assert (data["node_id"], data["incident_id"]) == ("n1", incident)
         assert {"root_cause", "state", "signal"} <= set(data)
 
 
@@ -104,9 +111,8 @@ def test_an_incident_that_ends_without_a_heal_is_closed_not_recovered() -> None:
 
 def test_an_operator_clearing_a_hold_ends_it() -> None:
     sim = states.failed_recovery()
-    before = sim.state
-    after, actions = clear_hold(before, sim.now + 5)
-    seen = events_for(before, after, actions, node_id="n1")
+    done = clear_hold(sim.state, sim.now + 5)
+    seen = events_for(done.changes, done.state, done.actions, node_id="n1")
     assert [t for t, _, _ in seen] == [events.HOLD_ENDED]
     assert seen[0][1]["reason"] == "failed_recovery"
 

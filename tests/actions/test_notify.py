@@ -402,3 +402,35 @@ def test_apprise_urls_get_connect_and_read_timeouts(url: str, expected: str) -> 
 def test_no_channel_means_no_delivery_and_no_outbox_write(tmp_path: Path) -> None:
     assert asyncio.run(_notifier(tmp_path).send(_message())) == []
     assert not (tmp_path / "outbox.json").exists()
+
+
+@pytest.mark.parametrize("jump", [3600.0, -3600.0])
+def test_f22_a_wall_jump_between_runs_moves_no_retry(tmp_path: Path, jump: float) -> None:
+    """The retry times are on Talon's clock and the outbox keeps its stamp: the next run
+    re-bases them, so a clock stepped while Talon was down neither fires a retry at once
+    (+1 h) nor delays it by an hour (-1 h)."""
+    from tests.support.clocks import Hands
+
+    hands = Hands()
+    channel = {"name": "late", "command": ["false"]}  # fails at once: an outbox entry
+    env = {**exec_env(), "NTFY_TOKEN": TOKEN}
+
+    def notifier() -> Notifier:
+        config = NotifyConfig(channel=[ChannelConfig(**channel)])
+        secrets = Secrets(SecretsConfig(), env)
+        outbox = tmp_path / "outbox.json"
+        return Notifier(config, secrets, env=env, outbox_path=outbox, timeline=hands.clock())
+
+    async def scenario() -> None:
+        first = notifier()
+        await first.send(_message())
+        [pending] = first.pending()
+        due_in = pending["retry_at"] - first.clock()
+        hands.tick(5)
+        hands.jump(jump)  # NTP steps the clock while Talon is down
+        restarted = notifier()
+        [again] = restarted.pending()
+        assert again["retry_at"] - restarted.clock() == pytest.approx(due_in - 5)
+        assert await restarted.retry_due() == []  # not due yet, whatever the wall clock says
+
+    asyncio.run(scenario())

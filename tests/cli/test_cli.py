@@ -176,5 +176,5 @@ def test_every_inject_verb_the_cli_offers_exists_and_names_its_fault_row() -> No
 
     assert set(_verbs()) == set(FAULTS)
     assert sorted(FAULTS.values(), key=lambda row: int(row[1:])) == [
-        "F1", "F2", "F3", "F4", "F5", "F6", "F10", "F11", "F12", "F17"
+        "F1", "F2", "F3", "F4", "F5", "F6", "F10", "F11", "F12", "F17", "F21"
     ]  # fmt: skip

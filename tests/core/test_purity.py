@@ -1,8 +1,11 @@
-"""The core is pure: no clock, no I/O, no randomness, no asyncio (DESIGN.md, STYLE.md)."""
+"""The core is pure: no clock, no I/O, no randomness, no asyncio, no configuration models
+(DESIGN.md, STYLE.md). Checked twice: in the source, and in what ``import talon.core``
+actually loads, so that an indirect import is caught too."""
 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +26,17 @@ FORBIDDEN = {
     "io",
     "threading",
     "uuid",
+    "pydantic",
+    "talon.config",
     "talon.probes",
     "talon.adapters",
     "talon.store",
     "talon.cli",
-    "talon.config.loader",
+    "talon.daemon",
+    "talon.actions",
 }
+# Loaded by the interpreter itself before any import of ours: not the core's doing.
+BASELINE = "import sys, json; print(json.dumps(sorted(sys.modules)))"
 
 
 def test_core_modules_import_nothing_impure() -> None:
@@ -50,7 +58,21 @@ def test_core_modules_import_nothing_impure() -> None:
     assert offenders == []
 
 
-def test_importing_the_core_starts_no_event_loop_machinery() -> None:
-    code = "import sys, talon.core; print(sorted(m for m in ('asyncio', 'talon.probes', 'talon.adapters') if m in sys.modules))"
+def _modules(code: str) -> set[str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    return set(json.loads(done.stdout))
+
+
+def test_importing_the_core_loads_nothing_impure() -> None:
+    baseline = _modules(BASELINE)
+    loaded = _modules("import talon.core; " + BASELINE) - baseline
+    offenders = sorted(m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+    assert offenders == []
+    assert "talon.core.step" in loaded  # the check looked at the real thing
+
+
+def test_the_purity_check_can_fail() -> None:
+    """The same check on a module that does load a forbidden one finds it."""
+    baseline = _modules(BASELINE)
+    loaded = _modules("import talon.core_config; " + BASELINE) - baseline
+    assert {"pydantic", "talon.config"} <= loaded

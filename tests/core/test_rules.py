@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from talon.core import ActionKind, Facts, NodeState, clear_hold
+from talon.core import (
+    ActionKind,
+    ActionOutcome,
+    ActionStatus,
+    CoreState,
+    NodeState,
+    Report,
+    clear_hold,
+    step,
+)
 from talon.errors import ErrorKind
 from talon.faults import Fault
 from tests.core.sim import Sim, config, down, path, policy, result, up
@@ -134,7 +143,7 @@ def test_r15_the_hold_ignores_unrelated_passes_and_ends_by_time_or_operator() ->
     for _ in range(20):  # everything passes again: the hold stays
         sim.tick(up(RUNTIME), up("http.svc"))
     assert sim.state.hold is not None
-    state, actions = clear_hold(sim.state, sim.now)
+    state, actions = (done := clear_hold(sim.state, sim.now)).state, done.actions
     assert state.hold is None
     assert actions
     assert "operator" in actions[0].reason
@@ -213,28 +222,37 @@ def test_green_again_after_a_hold_is_proven_then_closed_not_stuck() -> None:
 
 
 def test_the_warmup_counts_from_when_the_heal_finished_not_from_its_decision() -> None:
-    """A heal that takes 100 s (a force-cycle can take minutes) still gets its full warmup."""
-    sim = Sim(config(policy("http.svc")))
-    sim.tick(down("http.svc"))
-    decided = sim.now
-    assert sim.state.node is NodeState.VERIFYING
-    finished = Facts(heal_finished_at=decided + 100)  # what the shell tells the next cycle
-    sim.tick(down("http.svc"), facts=finished, dt=100)
-    assert sim.state.verification is not None
-    assert sim.state.verification.warmup_until == decided + 100 + 120
-    sim.tick(down("http.svc"), facts=finished, dt=30)  # 130 s after the decision
+    """A heal that takes 100 s (a force-cycle can take minutes) still gets its full warmup:
+    the done outcome carries when it ended."""
+    cfg = config(policy("http.svc"))
+    decided = 1_000.0
+    emitted = step(CoreState(), Report((down("http.svc"),), stamp="t1"), (), decided, cfg)
+    [restart] = [a for a in emitted.actions if a.kind is ActionKind.RESTART_SERVICE]
+    assert emitted.state.node is NodeState.HEALING  # handed out, not yet verified
+    assert emitted.state.verification is None
+    done = ActionOutcome(restart.key, ActionStatus.DONE, "restarted", at=decided + 100)
+    state = step(emitted.state, None, [done], decided + 100, cfg).state
+    assert state.node is NodeState.VERIFYING
+    assert state.verification is not None
+    assert state.verification.warmup_until == decided + 100 + 120
+    sim = Sim(cfg, now=decided + 100, state=state)
+    sim.tick(down("http.svc"), dt=30)  # 130 s after the decision
     assert sim.state.node is NodeState.VERIFYING, "still warming up: a transient is tolerated"
-    sim.tick(down("http.svc"), facts=finished, dt=100)  # warmup over and still down
+    sim.tick(down("http.svc"), dt=100)  # warmup over and still down
     assert sim.state.node is NodeState.HOLD
 
 
-def test_a_heal_finished_before_this_verification_does_not_move_its_warmup() -> None:
-    sim = Sim(config(policy("http.svc")))
-    sim.tick(down("http.svc"))
-    warmup = sim.state.verification.warmup_until  # type: ignore[union-attr]
-    sim.tick(up("http.svc"), facts=Facts(heal_finished_at=sim.now - 500))
-    assert sim.state.verification is not None
-    assert sim.state.verification.warmup_until == warmup
+def test_a_second_heal_done_later_extends_the_warmup_never_shortens_it() -> None:
+    cfg = config(policy("http.a", restart_target="a"), policy("http.b", restart_target="b"))
+    emitted = step(
+        CoreState(), Report((down("http.a"), down("http.b")), stamp="t1"), (), 1_000.0, cfg
+    )
+    a, b = [x for x in emitted.actions if x.kind is ActionKind.RESTART_SERVICE]
+    late = ActionOutcome(b.key, ActionStatus.DONE, at=1_050.0)
+    early = ActionOutcome(a.key, ActionStatus.DONE, at=1_010.0)
+    state = step(emitted.state, None, [late, early], 1_050.0, cfg).state
+    assert state.verification is not None
+    assert state.verification.warmup_until == 1_050.0 + 120
 
 
 def test_a_path_denied_while_another_allowed_is_rbac_drift_not_split_brain() -> None:

@@ -167,10 +167,11 @@ def test_cycle_spans_carry_the_node_the_counts_and_the_verdict(traced: Traced) -
     first = cycles[0].attrs
     assert first["talon.node_id"] == "lab-node"
     assert first["talon.platform"] in ("linux", "macos")
-    assert first["talon.process_manager.adapter_type"] == "null"
+    assert first["talon.process_manager.adapter_type"] == "supervisord"
     assert first["talon.runtime.adapter_type"] == "null"
     assert (first["talon.probes"], first["talon.failing"]) == (2, 1)
-    assert first["talon.state"] == "verifying"  # the core emitted a heal: it verifies it next
+    # The core asked for a restart, the platform refused it: nothing to verify (F20).
+    assert first["talon.state"] == "failed"
     assert first["talon.signal"] == "recovering"
     assert first["talon.incident_id"]
     assert first["talon.actions"] >= 1
@@ -192,12 +193,12 @@ def test_a_heal_is_an_action_span_with_its_tier_and_adapter_under_its_cycle(
     actions = traced.received.named("talon.action")
     heal = next(s for s in actions if s.attrs["talon.action.kind"] == "restart_service")
     assert heal.attrs["talon.heal_tier"] == "1c"
-    assert heal.attrs["talon.adapter_type"] == "null"
+    assert heal.attrs["talon.adapter_type"] == "supervisord"
     assert heal.attrs["talon.action.target"] == "tcp.down"
     assert heal.attrs["talon.action.outcome"] == "refused"
     assert heal.attrs["talon.node_id"] == "lab-node"
     assert heal.status == ERROR
-    assert "no process manager is configured" in heal.status_message
+    assert "no supervisord socket at" in heal.status_message
     parent = next(s for s in traced.received.named("talon.cycle") if s.span_id == heal.parent)
     assert parent.trace_id == heal.trace_id
     assert heal.attrs["talon.incident_id"] == parent.attrs["talon.incident_id"]

@@ -62,6 +62,13 @@ def test_healthy_lab_has_no_findings(lab: Lab) -> None:
         "root_causes": [],
         "findings": [],
         "actions": [],
+        # what the lab's adapters declare: its default profile has no forwarder-only restart
+        "platform": {
+            "runtime": "lab",
+            "process_manager": "lab",
+            "can": ["force_cycle", "restart_service", "uptime", "vm_shell"],
+            "engine_service": None,
+        },
     }
 
 
@@ -75,10 +82,16 @@ def injected(lab: Lab, inject: Callable[[Lab], str]) -> Iterator[dict[str, Any]]
         faults.heal_all(lab)
 
 
-def test_f1_split_brain_bridge_heal_only(lab: Lab) -> None:
+def test_f1_split_brain_shows_the_heal_this_node_can_do(lab: Lab) -> None:
+    """The lab imitates a VM whose host agent owns the forwards: the split-brain's heal
+    here is the force-cycle, never a bridge heal the platform would refuse (F20)."""
     with injected(lab, faults.kill_forwarders) as report:
-        assert report["diagnosis"]["root_causes"] == ["split_brain"]
-        assert _tiered(report) == [("bridge_heal", "runtime")]
+        diagnosis = report["diagnosis"]
+        assert diagnosis["root_causes"] == ["split_brain"]
+        heals = {(f["heal"] or {}).get("kind") for f in diagnosis["findings"] if not f["explained"]}
+        assert heals == {"force_cycle"}
+        # one snapshot is one unhealthy tick: the force-cycle waits for its confirmation (R13)
+        assert _tiered(report) == []
         api = next(p for p in report["probes"] if p["key"] == "k8s.api")
         assert api["endpoint_class"] == "vm"  # the API is fine on the VM address
 

@@ -21,9 +21,12 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     f6, rest = rest.split("F12:", 1)
     f12, rest = rest.split("F17:", 1)
     f17, daemon = rest.split("the daemon: `talon run`", 1)
+    assert "Talon can force_cycle, restart_service, uptime, vm_shell here" in text
     assert "classified split_brain on redis.redis (root cause)" in f1
-    assert "would tier 1a bridge_heal → runtime" in f1
-    assert "restart_service" not in f1
+    # the lab's default profile has no forwarder-only restart: the heal is the force-cycle
+    assert "would tier 1b force_cycle → runtime" in f1
+    assert "bridge_heal" not in f1
+    assert "would tier 1c restart_service" not in f1
     assert "would tier 1c restart_service → redis" in f3
     assert "classified runtime_down on tcp.vm_ssh (root cause)" in f4
     assert "(explained by a lower layer)" in f4
@@ -34,7 +37,8 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "classified network_down on network (root cause)" in f17
     assert "would tier" not in f17
     heal, hold = daemon.split("F5 with the daemon", 1)
-    assert "bridge_heal" in heal
+    assert "force_cycle" in heal
+    assert "bridge_heal" not in heal
     assert "closed" in heal
     assert "recovered" in heal
     assert "force-cycles in this incident: 1" in hold

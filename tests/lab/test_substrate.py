@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 
 from talon.config import load
-from talon.core import ActionKind, CoreState, Report, from_config, step
+from talon.core import ActionKind, CoreState, Report, step
+from talon.core_config import core_config
 from talon.errors import ErrorKind
 from talon.faults import Fault
 from talon.lab import faults
@@ -35,18 +36,22 @@ def _cycle(lab: Lab, identity: NodeIdentity) -> tuple[CycleReport, object]:
         finally:
             await ctx.aclose()
 
-    return asyncio.run(once()), from_config(loaded.config, identity.node_id)
+    ctx = ProbeContext.from_config(loaded.config, identity)  # what the lab's adapters declare
+    return asyncio.run(once()), core_config(
+        loaded.config, identity.node_id, ctx.runtime, ctx.process_manager
+    )
 
 
 def _decide(
     lab: Lab, identity: NodeIdentity, ticks: int = 2
 ) -> tuple[CoreState, list[object], CycleReport]:
     state, actions, now = CoreState(), [], 1_000_000.0
-    for _ in range(ticks):
+    for tick in range(ticks):
         report, config = _cycle(lab, identity)
         now += 10
-        state, out = step(state, Report(report.results), now, config)  # type: ignore[arg-type]
-        actions.extend(out)
+        done = step(state, Report(report.results, stamp=f"t{tick}"), (), now, config)  # type: ignore[arg-type]
+        state = done.state
+        actions.extend(done.actions)
     return state, actions, report
 
 
@@ -93,9 +98,12 @@ def test_healthy_lab_passes_every_probe_on_localhost(lab: Lab, identity: NodeIde
     assert by_key["http.cloud"].endpoint_class == "remote"
 
 
-def test_f1_killed_forwarders_are_split_brain_and_get_a_bridge_heal(
+def test_f1_killed_forwarders_are_split_brain_and_get_the_heal_the_platform_allows(
     lab: Lab, identity: NodeIdentity
 ) -> None:
+    """The lab's default profile imitates a VM whose host agent owns the forwards: no
+    forwarder-only restart, so the split-brain's heal is the force-cycle (F1, F20)."""
+    assert lab.profile() == "agent"
     vm_pids = lab.vm_pids()
     faults.kill_forwarders(lab)
     try:
@@ -107,8 +115,8 @@ def test_f1_killed_forwarders_are_split_brain_and_get_a_bridge_heal(
         } == {"vm"}
         assert _roots(state) == {Fault.SPLIT_BRAIN}
         heals = [a for a in actions if a.tier and a.tier.startswith("1")]  # type: ignore[attr-defined]
-        assert [(a.kind, a.target) for a in heals] == [(ActionKind.BRIDGE_HEAL, "runtime")]  # type: ignore[attr-defined]
-        assert lab.vm_pids() == vm_pids  # nothing inside the VM was touched
+        assert [(a.kind, a.target) for a in heals] == [(ActionKind.FORCE_CYCLE, "runtime")]  # type: ignore[attr-defined]
+        assert lab.vm_pids() == vm_pids  # only decided here: nothing was touched
     finally:
         faults.heal_all(lab)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from talon.config import load
-from talon.core import ActionKind, CoreState, Facts, Report, from_config, step
+from talon.core import ActionKind, CoreState, Facts, Report, step
+from talon.core_config import core_config
 from talon.faults import Fault
 from talon.lab import faults
 from talon.lab.procs import wait_listening
@@ -58,20 +59,23 @@ def test_f11_a_crash_looping_vm_is_classified_from_real_uptimes(
     lab: Lab, identity: NodeIdentity
 ) -> None:
     loaded = load(lab.config_dir / "config.toml", identity=identity)
-    config = from_config(loaded.config, identity.node_id)
     runtime = LabRuntime(lab.dir)
     emitted: list[object] = []
     faults.crashloop(lab, 3.0, keeper_every_s=0.3)
 
     async def observe() -> CoreState:
         ctx = ProbeContext.from_config(loaded.config, identity)
+        config = core_config(loaded.config, identity.node_id, ctx.runtime, ctx.process_manager)
         state = CoreState()
         try:
-            for _ in range(80):
+            for tick in range(80):
                 report = await run_cycle(loaded.probes, ctx)
                 facts = Facts(runtime_uptime_s=await runtime.uptime_s())
-                state, out = step(state, Report(report.results, facts), time.time(), config)
-                emitted.extend(out)
+                done = step(
+                    state, Report(report.results, facts, f"t{tick}"), (), time.time(), config
+                )
+                state = done.state
+                emitted.extend(done.actions)
                 if state.hold is not None:
                     break
                 await asyncio.sleep(0.25)

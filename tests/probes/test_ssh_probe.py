@@ -25,7 +25,8 @@ from talon.adapters.runtime import NullRuntime
 from talon.adapters.ssh import classify, ssh_argv
 from talon.config import load
 from talon.config.probes import HttpProbe, ProbeBase, SshProbe
-from talon.core import Report, diagnose, from_config
+from talon.core import Report, diagnose
+from talon.core_config import core_config
 from talon.errors import ConfigError, ErrorKind
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext, Status, run_cycle
@@ -292,7 +293,7 @@ def test_unreachable_ssh_and_http_remotes_are_network_down(
     assert by_key["ssh.nas"].paths[0].path_class == "remote"
     assert by_key["ssh.nas"].error_kind is ErrorKind.REFUSED
     config = TalonConfig().model_copy(update={"service_probes": tuple(probes)})
-    found = diagnose(Report(report.results), report.finished_at, from_config(config, "n"))
+    found = diagnose(Report(report.results), report.finished_at, _core(config, ctx))
     assert [f.fault.value for f in found.roots] == ["network_down"]
 
 
@@ -310,7 +311,7 @@ def test_a_refused_ssh_key_is_never_rbac_drift(
     report = asyncio.run(run_cycle(probes, ctx))  # type: ignore[arg-type]
     assert report.results[1].error_kind is ErrorKind.DENIED
     config = TalonConfig().model_copy(update={"service_probes": tuple(probes)})
-    found = diagnose(Report(report.results), report.finished_at, from_config(config, "n"))
+    found = diagnose(Report(report.results), report.finished_at, _core(config, ctx))
     assert [f.fault.value for f in found.roots] == ["service_down"]
 
 
@@ -399,3 +400,8 @@ def test_check_table_shows_the_ssh_probe(server: Sshd, tmp_path: Path) -> None:
     assert "ssh.nas" in done.stdout
     assert "warning" in done.stdout
     assert f"exit 1 on {server.user}@{HOST}:{server.port}" in done.stdout
+
+
+def _core(config: Any, ctx: ProbeContext) -> Any:
+    """The core's config for this node, with what its adapters declare."""
+    return core_config(config, "n", ctx.runtime, ctx.process_manager)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from talon.clock import Clock
 from talon.core.model import CoreState, Incident
 from talon.faults import Fault
 from talon.host import read_resources, resource_findings
@@ -138,7 +139,7 @@ def test_recent_incidents_are_the_newest_from_the_log_tail(tmp_path: Path) -> No
     store = StateStore(tmp_path)
     for i in range(30):
         incident = Incident(f"hub-{i}", float(i), Fault.SERVICE_DOWN, closed_at=i + 0.5)
-        store.save(CoreState(), incident)
+        store.save(CoreState(), Clock(), incident)
     with store.incidents_path.open("ab") as f:
         f.write(b'{"torn')  # a crash mid-append
     assert [i.id for i in store.recent_incidents(3)] == ["hub-29", "hub-28", "hub-27"]

@@ -2,9 +2,11 @@
 
 The passing probe connects to a listener this process opens; the failing one to
 a loopback port nothing listens on. The failing probe is critical, so the first
-cycle opens an incident and the core asks for a tier-1c restart, which the
-``null`` process manager refuses: a real action with a heal tier, for the price
-of one connect. Used by the /metrics scrape test and the OpenTelemetry test.
+cycle opens an incident and the core asks for a tier-1c restart: the process
+manager is a supervisord that declares restarts but whose socket nobody serves,
+so the restart is refused at run time (F20) — a real action with a heal tier and
+a real refusal, for the price of one connect. Used by the /metrics scrape test
+and the OpenTelemetry test.
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ def tiny_node(
             "": {"check_interval_secs": 1},
             "healing": {"durability_interval_secs": 1},
             "health": {"bind": f"127.0.0.1:{health}"},
-            "process_manager": {"kind": "null"},
+            "process_manager": {
+                "kind": "supervisord",
+                "supervisord_url": f"unix://{home / 'no-supervisord.sock'}",
+                "timeout_secs": 2,
+            },
         }
         if worker:
             port = free_port()

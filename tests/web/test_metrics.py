@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from talon.core import CoreState
+from talon.core import NodeState
 from talon.report import ProbeResult, Status
 from talon.web.collector import WORKER_STATES
 from talon.web.metrics import TalonMetrics, read_host
@@ -85,7 +85,7 @@ def test_state_and_signal_are_one_hot_and_follow_the_core() -> None:
     node_state = {dict(k)["state"]: v for k, v in _series(metrics, "talon_node_state").items()}
     assert node_state["hold"] == 1.0
     assert sum(node_state.values()) == 1.0
-    assert len(node_state) == 8
+    assert len(node_state) == len(NodeState)
     signal = {dict(k)["signal"]: v for k, v in _series(metrics, "talon_node_signal").items()}
     assert signal == {
         "stable": 0.0,
@@ -266,13 +266,15 @@ def test_verification_in_progress_and_its_green_checks() -> None:
 
 
 def test_an_incident_opened_by_a_cycle_is_counted_once_by_root_cause() -> None:
+    """The core says which step opened an incident (``Changes.opened``); Outputs counts it."""
     metrics = TalonMetrics(node_id="n1", platform="linux")
     sim = states.stack()
-    before = sim.state
     for _ in range(3):  # the runtime is down: one incident across several cycles
         sim.tick(*states.red())
-        metrics.observe_cycle(states.red(), sim.state, sim.now - 1, sim.now, before=before)
-        before = sim.state
+        metrics.observe_cycle(states.red(), sim.state, sim.now - 1, sim.now)
+    for done in sim.steps:
+        if (opened := done.changes.opened) is not None:
+            metrics.observe_incident_opened(opened.root_cause and opened.root_cause.value)
     assert sim.state.incident is not None
     assert _by(metrics, "talon_incidents_total", "root_cause") == {"runtime_down": 1.0}
 
@@ -365,7 +367,8 @@ def full(tmp_path: Path) -> TalonMetrics:
     """Every series with at least one sample, fed by real objects."""
     metrics = TalonMetrics(node_id="n1", platform="linux", host=read_host([tmp_path]))
     sim = states.failed_recovery()
-    metrics.observe_cycle(states.red(), sim.state, sim.now - 1, sim.now, before=CoreState())
+    metrics.observe_cycle(states.red(), sim.state, sim.now - 1, sim.now)
+    metrics.observe_incident_opened("runtime_down")
     metrics.observe_action("force_cycle", "1b", "done")
     metrics.observe_notification("ntfy", ok=True)
     metrics.observe_deadman("success", ok=True)

@@ -1,7 +1,7 @@
 """CloudEvents out: what a core step changed, as structured JSON POSTed to each sink.
 
-``events_for`` is pure: it compares the states before and after one step and
-names what happened, with ids derived from the incident and the transition,
+``events_for`` is pure: it names what one core step changed (the core says
+so in ``Step.changes``), with ids derived from the incident and the transition,
 so a replayed step yields the same ids and a receiver can de-duplicate. The
 body is a CloudEvents 1.0 structured event that also carries ``name`` (the
 type), which is what Inngest's event API reads beside ``data`` and ``id``.
@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 from talon.actions.notify import Delivery
 from talon.actions.secrets import SecretError, Secrets
 from talon.config.outputs import EventsConfig, SinkConfig
-from talon.core.model import Action, ActionKind, CoreState, Hold, Incident, NodeState
+from talon.core.model import Action, ActionKind, Changes, CoreState, Hold, Incident, NodeState
 from talon.faults import Fault
 from talon.redact import redact_text
 
@@ -87,16 +87,16 @@ def action_event_data(action: Action, outcome: str, detail: str) -> dict[str, An
 
 
 def events_for(
-    before: CoreState, after: CoreState, actions: Sequence[Action], *, node_id: str
+    changes: Changes, state: CoreState, actions: Sequence[Action], *, node_id: str
 ) -> list[Event]:
-    """What one core step changed, in the order it happened; pure."""
+    """What one core step changed (``Step.changes``), in the order it happened; pure."""
     return [
-        *_hold_ended(before, after, node_id),
-        *_closed(before, after, node_id),
-        *_degraded(before, after, node_id),
-        *_opened(before, after, node_id),
-        *_hold_started(before, after, node_id),
-        *(_sos(a, after, node_id) for a in actions if a.kind is ActionKind.SOS),
+        *_hold_ended(changes, state, node_id),
+        *_closed(changes, state, node_id),
+        *_degraded(changes, state, node_id),
+        *_opened(changes, state, node_id),
+        *_hold_started(changes, state, node_id),
+        *(_sos(a, state, node_id) for a in actions if a.kind is ActionKind.SOS),
     ]
 
 
@@ -118,29 +118,29 @@ def _scope(incident: Incident | None, node_id: str) -> str:
     return incident.id if incident else node_id
 
 
-def _degraded(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
-    if before.node is not NodeState.HEALTHY or after.node is NodeState.HEALTHY:
+def _degraded(changes: Changes, state: CoreState, node_id: str) -> list[Event]:
+    if changes.node is None or changes.node[0] is not NodeState.HEALTHY:
         return []
-    data = _data(after, after.incident, node_id)
-    data["failing"] = [f"{probe}: {fault.value}" for probe, fault, _ in after.last_faults]
-    suffix = "" if after.incident else f"/{after.incident_seq}"
-    return [(NODE_DEGRADED, data, f"{_scope(after.incident, node_id)}/node.degraded{suffix}")]
+    data = _data(state, state.incident, node_id)
+    data["failing"] = [f"{f.probe}: {f.fault.value}" for f in state.findings]
+    return [(NODE_DEGRADED, data, f"{_scope(state.incident, node_id)}/node.degraded")]
 
 
-def _opened(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
-    new = after.incident
-    if new is None or (before.incident is not None and before.incident.id == new.id):
+def _opened(changes: Changes, state: CoreState, node_id: str) -> list[Event]:
+    new = changes.opened
+    if new is None:
         return []
-    data = {**_data(after, new, node_id), "opened_at": new.opened_at}
+    incident = state.incident if state.incident and state.incident.id == new.id else new
+    data = {**_data(state, incident, node_id), "opened_at": new.opened_at}
     return [(INCIDENT_OPENED, data, f"{new.id}/incident.opened")]
 
 
-def _closed(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
-    closed = after.last_closed
-    if closed is None or (before.last_closed is not None and before.last_closed.id == closed.id):
+def _closed(changes: Changes, state: CoreState, node_id: str) -> list[Event]:
+    closed = changes.closed
+    if closed is None:
         return []
     data = {
-        **_data(after, closed, node_id),
+        **_data(state, closed, node_id),
         "outcome": closed.outcome,
         "opened_at": closed.opened_at,
         "closed_at": closed.closed_at,
@@ -153,10 +153,6 @@ def _closed(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
     return events
 
 
-def _same(a: Hold | None, b: Hold | None) -> bool:
-    return a is not None and b is not None and (a.since, a.reason) == (b.since, b.reason)
-
-
 def _hold_data(
     state: CoreState, hold: Hold, incident: Incident | None, node_id: str
 ) -> dict[str, Any]:
@@ -164,29 +160,29 @@ def _hold_data(
     return {**_data(state, incident, node_id), **span}
 
 
-def _hold_started(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
-    hold = after.hold
-    if hold is None or _same(before.hold, hold):
+def _hold_started(changes: Changes, state: CoreState, node_id: str) -> list[Event]:
+    hold = changes.hold_started
+    if hold is None:
         return []
-    data = _hold_data(after, hold, after.incident, node_id)
-    scope = _scope(after.incident, node_id)
+    data = _hold_data(state, hold, state.incident, node_id)
+    scope = _scope(state.incident, node_id)
     events = [(HOLD_STARTED, data, f"{scope}/hold.started/{hold.since:.0f}")]
     if hold.reason is Fault.FAILED_RECOVERY:
         events.append((RECOVERY_FAILED, data, f"{scope}/recovery.failed/{hold.since:.0f}"))
     return events
 
 
-def _hold_ended(before: CoreState, after: CoreState, node_id: str) -> list[Event]:
-    hold = before.hold
-    if hold is None or _same(hold, after.hold):
+def _hold_ended(changes: Changes, state: CoreState, node_id: str) -> list[Event]:
+    hold = changes.hold_ended
+    if hold is None:
         return []
-    incident = after.incident or before.incident
-    data = _hold_data(after, hold, incident, node_id)
+    incident = state.incident or changes.closed
+    data = _hold_data(state, hold, incident, node_id)
     return [(HOLD_ENDED, data, f"{_scope(incident, node_id)}/hold.ended/{hold.since:.0f}")]
 
 
-def _sos(action: Action, after: CoreState, node_id: str) -> Event:
-    data = {**_data(after, after.incident, node_id), "key": action.key, "reason": action.reason}
+def _sos(action: Action, state: CoreState, node_id: str) -> Event:
+    data = {**_data(state, state.incident, node_id), "key": action.key, "reason": action.reason}
     return SOS_SENT, data, f"{action.key}/sos.sent"
 
 

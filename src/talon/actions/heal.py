@@ -1,4 +1,4 @@
-"""Tier-1 heals: the bridge, the runtime, a heal script, a service, the RBAC guard.
+"""Tier-1 heals: the bridge, the runtime, the engine, a heal script, a service, the RBAC guard.
 
 Each runs through ``bounded`` (a timeout longer than the work it guards, R20)
 and every runtime action under the runtime lock (R19). None of them decides
@@ -74,6 +74,20 @@ async def heal_script(
 
     # The lock wait and the script's own timeout both fit inside the action's bound.
     return await _locked(work, timeout + LOCK_WAIT_S + 5.0, "heal script")
+
+
+async def restart_engine(
+    pm: ProcessManager, label: str, lock: Path, timeout: float, who: str
+) -> Outcome:
+    """A native container engine restarted through its process manager: a runtime
+    action like a force-cycle, so it runs under the runtime lock (R19)."""
+
+    async def restart() -> None:
+        await pm.restart(label)
+
+    return await _runtime_action(
+        restart, lock, timeout, who, f"restart {label}", f"{pm.name}: restarted {label}"
+    )
 
 
 async def restart_service(pm: ProcessManager, label: str, timeout: float) -> Outcome:

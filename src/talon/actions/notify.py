@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from talon.actions.secrets import SecretError, Secrets
 from talon.adapters.command import run_command
+from talon.clock import Clock as TalonClock
+from talon.clock import Stamp
 from talon.config.outputs import ChannelConfig, NotifyConfig
 from talon.redact import redact_text
 from talon.store.files import StoreError, atomic_write
@@ -103,12 +105,16 @@ class Notifier:
         env: Mapping[str, str],
         outbox_path: Path,
         clock: Callable[[], float] = time.time,
+        timeline: TalonClock | None = None,
     ) -> None:
+        """``timeline``: Talon's clock; the retry times are then on it, and the outbox file
+        keeps a stamp so that the next run re-bases them (a wall jump moves no retry)."""
         self.config = config
         self.secrets = secrets
         self.env = env
         self.outbox_path = outbox_path
-        self.clock = clock
+        self.timeline = timeline
+        self.clock = timeline.now if timeline is not None else clock
         self.last_error: str | None = None  # the last outbox read or write that failed
         self._outbox = self._load()
         self._dirty = False  # the outbox changed since it was last written
@@ -232,7 +238,12 @@ class Notifier:
 
     def _save(self, deliveries: Iterable[Delivery]) -> list[Delivery]:
         """Persist the outbox; a failed write is told in last_error and in failed deliveries."""
-        data = {"version": 1, "entries": [e.to_json() for e in self._outbox.values()]}
+        data: dict[str, Any] = {
+            "version": 1,
+            "entries": [e.to_json() for e in self._outbox.values()],
+        }
+        if self.timeline is not None:
+            data["clock"] = self.timeline.stamp().as_dict()
         try:
             atomic_write(self.outbox_path, json.dumps(data, indent=1).encode())
         except StoreError as exc:
@@ -249,6 +260,10 @@ class Notifier:
         try:
             raw = json.loads(self.outbox_path.read_bytes())
             entries = [_Entry.from_json(item) for item in raw["entries"]]
+            stamp = Stamp.from_dict(raw.get("clock"))
+            if stamp is not None and self.timeline is not None:
+                delta = self.timeline.rebase_delta(stamp)
+                entries = [dataclasses.replace(e, retry_at=e.retry_at + delta) for e in entries]
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, TypeError, KeyError) as exc:

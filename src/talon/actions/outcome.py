@@ -8,21 +8,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from talon.adapters.command import CommandResult
+from talon.core.model import ActionStatus
 from talon.errors import ActionFailed, AdapterUnavailable
 
-DONE, FAILED, TIMEOUT, CANCELLED, REFUSED, SKIPPED = (
-    "done",
-    "failed",
-    "timeout",
-    "cancelled",
-    "refused",
-    "skipped",
-)
+DONE = ActionStatus.DONE
+FAILED = ActionStatus.FAILED
+TIMEOUT = ActionStatus.TIMEOUT
+CANCELLED = ActionStatus.CANCELLED
+REFUSED = ActionStatus.REFUSED  # the platform cannot do it here (AdapterUnavailable)
+SKIPPED = ActionStatus.SKIPPED
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done | failed | timeout | cancelled | refused | skipped
+    status: ActionStatus
     detail: str
     output: str = ""  # command output, kept in the incident's bundle
     duration_s: float = 0.0

@@ -32,6 +32,23 @@ def holder(path: Path) -> str:
         return "unknown"
 
 
+def held_by(path: Path) -> str | None:
+    """Who holds the lock now (a heal that outlived a Talon, another healer), else None.
+
+    Never blocks: the lock is taken and dropped at once when it is free."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody ever took it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return holder(path)
+    finally:
+        os.close(fd)
+    return None
+
+
 @contextlib.asynccontextmanager
 async def runtime_lock(path: Path, *, timeout: float, who: str) -> AsyncIterator[int]:
     """Hold the lock; yields the locked fd (to hand to a helper script)."""

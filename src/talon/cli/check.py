@@ -8,23 +8,26 @@ from collections.abc import Sequence
 import click
 
 from talon.config import LoadedConfig
-from talon.core import Diagnosis, Report, diagnose, from_config
+from talon.core import Diagnosis, Report, diagnose
+from talon.core_config import core_config
 from talon.errors import ConfigError, ConfigProblem
 from talon.probes import CycleReport, ProbeContext, run_cycle
 from talon.probes.aio import run as run_async
 from talon.report import report_json
 
 
-def diagnosis_of(loaded: LoadedConfig, report: CycleReport) -> Diagnosis:
-    config = from_config(loaded.config, loaded.identity.node_id)
-    return diagnose(Report(report.results), report.finished_at, config)
+def diagnosis_of(loaded: LoadedConfig, report: CycleReport, ctx: ProbeContext) -> Diagnosis:
+    """What the daemon would classify and do, with what this node's adapters can do."""
+    config = core_config(loaded.config, loaded.identity.node_id, ctx.runtime, ctx.process_manager)
+    return diagnose(Report(report.results, stamp="check"), report.finished_at, config)
 
 
-async def _cycle(loaded: LoadedConfig, only: Sequence[str]) -> CycleReport:
+async def _cycle(loaded: LoadedConfig, only: Sequence[str]) -> tuple[CycleReport, Diagnosis]:
     probes = [p for p in loaded.probes if not only or p.key in only]
     ctx = ProbeContext.from_config(loaded.config, loaded.identity)
     try:
-        return await run_cycle(probes, ctx, bulkheads=loaded.config.bulkheads)
+        report = await run_cycle(probes, ctx, bulkheads=loaded.config.bulkheads)
+        return report, diagnosis_of(loaded, report, ctx)
     finally:
         await ctx.aclose()
 
@@ -44,8 +47,7 @@ def run_check(loaded: LoadedConfig, *, as_json: bool, only: Sequence[str]) -> in
                 )
             )
         )
-    report = run_async(_cycle(loaded, only), loaded.config.event_loop)
-    diagnosis = diagnosis_of(loaded, report)
+    report, diagnosis = run_async(_cycle(loaded, only), loaded.config.event_loop)
     if as_json:
         click.echo(json.dumps(report_json(report, diagnosis.as_dict()), indent=2))
     else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 from typing import Any
 
 import click
 
+from talon.clock import Clock
 from talon.core import Incident
 from talon.evidence.bundle import Bundles
 from talon.node import NodeIdentity
@@ -24,7 +24,7 @@ def _summary(incident: Incident, open_: bool) -> dict[str, Any]:
 
 def _known(store: StateStore) -> dict[str, tuple[Incident, bool]]:
     found: dict[str, tuple[Incident, bool]] = {i.id: (i, False) for i in store.closed_incidents()}
-    state = store.load(time.time(), quarantine=False).state
+    state = store.load(Clock(), quarantine=False).state
     if state.incident is not None:
         found[state.incident.id] = (state.incident, True)
     return found

@@ -30,11 +30,12 @@ def _as_click_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
 
 
-def run_up(directory: Path | None) -> None:
+def run_up(directory: Path | None, profile: str | None = None) -> None:
     where = lab_dir(directory)
     with _as_click_errors():
-        ports = Lab(where).up()
-    click.echo(f"lab up in {where}: {ports}")
+        lab = Lab(where)
+        ports = lab.up(profile)
+    click.echo(f"lab up in {where} ({lab.profile()} profile): {ports}")
     click.echo(f"try: talon --config {where / 'talon' / 'config.toml'} check")
 
 
@@ -59,6 +60,7 @@ def _verbs() -> dict[str, Callable[[Lab, str | None, float], str]]:
         "hang": lambda lab, service, _s: faults.hang(lab, service or "typesense"),
         "corrupt-aof": lambda lab, _service, _s: faults.corrupt_aof(lab),
         "regress": lambda lab, _service, s: faults.arm_regress(lab, s),
+        "slow-boot": lambda lab, _service, s: faults.slow_boot(lab, s),
         "crashloop": lambda lab, _service, s: faults.crashloop(lab, s),
         "drop-rbac": lambda lab, _service, _s: faults.drop_rbac(lab),
         "network-down": lambda lab, _service, _s: faults.network_down(lab),

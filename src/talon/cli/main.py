@@ -231,11 +231,23 @@ def hold() -> None:
 
 
 @hold.command("clear")
-def hold_clear() -> None:
-    """End the hold now (an operator decision; it is journalled)."""
+@click.option(
+    "--wait",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a running daemon to confirm.",
+)
+def hold_clear(wait: float) -> None:
+    """End the hold now (an operator decision; it is journalled).
+
+    With a daemon running, it is asked to do it at its next cycle boundary and
+    confirms; without one, the state files are changed directly. Exit 1: the
+    running daemon did not confirm in time (it still will).
+    """
     from talon.cli.status import run_hold_clear
 
-    sys.exit(run_hold_clear())
+    sys.exit(run_hold_clear(wait))
 
 
 @cli.group()
@@ -271,12 +283,20 @@ def lab(ctx: click.Context, directory: Path | None) -> None:
 
 
 @lab.command("up")
+@click.option(
+    "--profile",
+    type=click.Choice(["agent", "tunnels"]),
+    default=None,
+    help="What the lab imitates: agent (the default, as a Mac's VM runtime: the forwards "
+    "live in the VM's host agent, only a force-cycle restarts them) or tunnels (forwards "
+    "are separate processes, restartable alone).",
+)
 @click.pass_obj
-def lab_up(directory: Path | None) -> None:
+def lab_up(directory: Path | None, profile: str | None) -> None:
     """Start the VM (127.0.0.2), the forwarders and the worker; write Talon's config."""
     from talon.cli.lab import run_up
 
-    run_up(directory)
+    run_up(directory, profile)
 
 
 @lab.command("down")
@@ -319,6 +339,7 @@ FAULTS = {
     "service-down": "F3",
     "runtime-down": "F4",
     "regress": "F5",
+    "slow-boot": "F21",
     "drop-rbac": "F6",
     "corrupt-aof": "F10",
     "crashloop": "F11",
@@ -341,7 +362,8 @@ FAULTS = {
     type=float,
     default=5.0,
     show_default=True,
-    help="flap: pause length; regress, crashloop: how long a boot lives.",
+    help="flap: pause length; regress, crashloop: how long a boot lives; slow-boot: how long "
+    "a boot takes.",
 )
 @click.pass_obj
 def lab_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:

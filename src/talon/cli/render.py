@@ -62,9 +62,19 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None) -> Non
     console = console or Console()
     if not diagnosis.findings:
         return
-    for f in diagnosis.findings:
+    platform = diagnosis.platform
+    can = ", ".join(sorted(c.value for c in platform.can)) or "nothing"
+    console.print(
+        f"this node: runtime {platform.runtime}, process manager {platform.process_manager} "
+        f"(can: {can})"
+    )
+    heals = diagnosis.heals or (None,) * len(diagnosis.findings)
+    for f, heal in zip(diagnosis.findings, heals, strict=True):
         note = "[dim](explained by a lower layer)[/]" if f.explained else "[bold](root cause)[/]"
         console.print(f"diagnosis: [bold]{f.fault.value}[/] on {f.probe} {note}")
+        if not f.explained:
+            said = f"{heal.kind.value} → {heal.target}" if heal else "none on this node: escalate"
+            console.print(f"  heal here: [cyan]{escape(said)}[/]")
     for a in diagnosis.actions:
         tier = f"tier {a.tier} " if a.tier else ""
         target = f" → {a.target}" if a.target else ""

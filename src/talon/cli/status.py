@@ -2,16 +2,18 @@
 
 The view itself is ``talon.status_view.status_view`` (shared with the daemon's
 status page); this module reads the state directory and the host, and prints.
+A hold is cleared by the running daemon when there is one (a command it applies
+at its next cycle boundary and confirms); only without one are the files edited.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
 
+from talon.clock import Clock
 from talon.core import NodeState, Signal, clear_hold
 from talon.node import NodeIdentity
 from talon.store import StateStore
@@ -23,8 +25,9 @@ EXIT = {Signal.STABLE: 0, Signal.RECOVERING: 1, Signal.FAILED_RECOVERY: 2, Signa
 def run_status(as_json: bool) -> int:
     identity = NodeIdentity.detect()
     store = StateStore(identity.state_dir)
-    now = time.time()
-    loaded = store.load(now, quarantine=False)
+    clock = Clock()
+    loaded = store.load(clock, quarantine=False)
+    now, wall = clock.now(), clock.wall()
     daemon = _daemon(store)
     warnings = [loaded.warning] if loaded.warning else []
     if daemon and daemon.get("config_error"):
@@ -37,9 +40,10 @@ def run_status(as_json: bool) -> int:
         store.last_report(),
         identity,
         now,
+        wall=wall,
         warnings=warnings,
         daemon=daemon,
-        resources=read_resources([identity.state_dir, identity.log_dir], now),
+        resources=read_resources([identity.state_dir, identity.log_dir], wall),
         recent_incidents=store.recent_incidents(RECENT_INCIDENTS),
     )
     data["worker"] = (daemon or {}).get("worker") or _worker_only(store)
@@ -197,22 +201,48 @@ def _print(data: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def run_hold_clear() -> int:
+def run_hold_clear(wait: float) -> int:
+    """0: cleared, or no hold to clear; 1: a running daemon did not confirm in ``wait`` s."""
+    from talon.daemon.commands import Inbox, asker
+    from talon.daemon.lock import is_held
+
     identity = NodeIdentity.detect()
     store = StateStore(identity.state_dir)
-    now = time.time()
-    with store.lock():
-        loaded = store.load(now)
-        if loaded.state.hold is None:
-            click.echo("no hold is active")
-            return 0
-        state, actions = clear_hold(loaded.state, now)
-        journal = store.journal()
-        for action in actions:  # the running daemon sends them (it reads queued entries)
-            journal.queue(action, now)
-        store.save(state)
+    lock = identity.state_dir / "talon.lock"
+    if not is_held(lock):
+        with store.lock():  # a daemon starting now loads the state under this lock
+            if not is_held(lock):
+                return _clear_offline(store)
+    inbox = Inbox(identity.state_dir)
+    command = inbox.submit("hold-clear", asker())
+    click.echo(f"asked the running daemon to clear the hold (command {command.id})")
+    answer = inbox.wait(command.id, wait)
+    if answer is None:
+        click.echo(
+            f"not confirmed within {wait:g}s: the daemon applies it at its next cycle "
+            "boundary (a long heal may be running); `talon status` shows when",
+            err=True,
+        )
+        return 1
+    click.echo(str(answer.get("said")))
+    return 0 if answer.get("ok") else 1
+
+
+def _clear_offline(store: StateStore) -> int:
+    """No daemon runs: clear the hold in the files; the next daemon sends the notice."""
+    clock = Clock()
+    loaded = store.load(clock)
+    if loaded.state.hold is None:
+        click.echo("no hold is active")
+        return 0
+    done = clear_hold(loaded.state, clock.now())
+    journal = store.journal()
+    for action in done.actions:  # the next daemon sends them (it reads queued entries)
+        journal.queue(action, clock.wall())
+    store.save(done.state, clock)
+    node = done.state.node
     click.echo(
-        f"hold cleared; node is {state.node.value}"
-        + ("" if state.node is NodeState.HEALTHY else " and healing may resume")
+        f"hold cleared (no daemon runs); node is {node.value}"
+        + ("" if node is NodeState.HEALTHY else " and healing may resume")
     )
     return 0

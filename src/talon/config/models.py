@@ -148,6 +148,12 @@ class RuntimeConfig(Section):
         description="The runtime lock every runtime action runs under (R19); helper scripts "
         "get its path as TALON_RUNTIME_LOCK. Default: runtime.lock in the state directory.",
     )
+    engine_service: str = Field(
+        "",
+        description="A native engine: its own service in the process manager (a unit or "
+        "label); a dead engine is restarted through it. Default: the conventional unit when "
+        "the engine adapter knows one for this process manager; none elsewhere (escalated).",
+    )
 
     @field_validator("kind")
     @classmethod

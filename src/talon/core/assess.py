@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from talon.core.model import Facts
+from talon.core.model import Facts, Finding
 from talon.core.settings import CoreConfig, ProbePolicy
 from talon.errors import ErrorKind
 from talon.faults import Fault
@@ -59,23 +59,21 @@ _TARGETS = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    fault: Fault
-    layer: str
-    probe: str  # the probe key, or a fact's name
-    target: str | None  # what a heal acts on
-    explained: bool = False
+# A runtime that is down, or a bridge that is broken: what a force-cycle would act on.
+RUNTIME_UNHEALTHY = frozenset({Fault.RUNTIME_DOWN, Fault.SPLIT_BRAIN})
 
-    @property
-    def rank(self) -> int:
-        return PRIORITY_RANKS[self.fault]
+
+def rank(finding: Finding) -> int:
+    return PRIORITY_RANKS[finding.fault]
 
 
 @dataclass(frozen=True)
 class Assessment:
     failing: tuple[str, ...]  # failed this cycle, debounced or not
     findings: tuple[Finding, ...]  # escalated, root causes first, explained ones last
+    # The runtime's control path failed this cycle, debounced or not: one unhealthy tick
+    # for the force-cycle's confirmation (R13), which the debounce does not replace.
+    runtime_unhealthy: bool = False
 
     @property
     def roots(self) -> tuple[Finding, ...]:
@@ -186,19 +184,22 @@ def assess(
     remote = _network_down(results, escalated) or set()
     if remote:
         findings.append(Finding(Fault.NETWORK_DOWN, "host", "network", None))
+    runtime_unhealthy = False
     for r in results:
         policy = policies[r.key]
-        if r.key not in escalated or r.key in remote or policy is None:
+        if r.key not in failed or r.key in remote or policy is None:
             continue
         if policy.witness_for is not None:
             continue  # a witness failing says nothing the witnessed probe does not
         fault, layer = _classify(r, policy, witnessed)
-        target = _TARGETS.get(fault, policy.restart_target)
-        findings.append(Finding(fault, layer, r.key, target))
+        runtime_unhealthy = runtime_unhealthy or fault in RUNTIME_UNHEALTHY
+        if r.key in escalated:
+            target = _TARGETS.get(fault, policy.restart_target)
+            findings.append(Finding(fault, layer, r.key, target))
     # A classifying probe that fails, even under its debounce, already rules out the
     # wrong heal: debounce delays acting, never the evidence that prevents acting.
     pending = {p.classify_as for k in failed if (p := policies[k]) is not None and p.classify_as}
-    return Assessment(failed, _explain(findings, pending))
+    return Assessment(failed, _explain(findings, pending), runtime_unhealthy)
 
 
 def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...]:
@@ -229,7 +230,7 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
         )
         for f in findings
     ]
-    return tuple(sorted(marked, key=lambda f: (f.explained, f.rank, f.probe)))
+    return tuple(sorted(marked, key=lambda f: (f.explained, rank(f), f.probe)))
 
 
 def is_control_path(result: ProbeResult, config: CoreConfig) -> bool:

@@ -1,7 +1,8 @@
-"""The core's vocabulary: node states, the operator's signal, its input, its state, its actions.
+"""The core's vocabulary: node states, the operator's signal, its inputs, its state, its actions.
 
 Everything here is an immutable value. The core never reads a clock, never does
-I/O and never draws a random number: ``step`` gets all it needs as arguments.
+I/O and never draws a random number: ``step`` gets all it needs as arguments,
+including what the actions it emitted came to (their outcomes, principle 8).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from talon.report import ProbeResult
 class NodeState(enum.StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"  # something fails, not yet past its debounce
-    FAILED = "failed"  # past the debounce: a heal is due
-    VERIFYING = "verifying"  # a heal ran: warmup, then the durability window
+    FAILED = "failed"  # past the debounce: a heal is due (or none can run)
+    HEALING = "healing"  # a heal was handed to the shell; its outcome is awaited
+    VERIFYING = "verifying"  # a heal ran to the end: warmup, then the durability window
     INVESTIGATING = "investigating"  # handed to an agent
     CRITICAL = "critical"  # in trouble longer than critical_threshold_secs
     SOS = "sos"  # a human was called
@@ -38,6 +40,7 @@ class ActionKind(enum.StrEnum):
     BRIDGE_HEAL = "bridge_heal"  # tier 1a: restart port forwarding
     FORCE_CYCLE = "force_cycle"  # tier 1b: stop and start the runtime
     HEAL_SCRIPT = "heal_script"  # tier 1b
+    RESTART_ENGINE = "restart_engine"  # tier 1b: a native engine, through its process manager
     RESTART_SERVICE = "restart_service"  # tier 1c
     APPLY_RBAC_GUARD = "apply_rbac_guard"  # tier 1d
     AGENT_CLOUD = "agent_cloud"  # tier 2
@@ -52,15 +55,43 @@ TIERS = {
     ActionKind.BRIDGE_HEAL: "1a",
     ActionKind.FORCE_CYCLE: "1b",
     ActionKind.HEAL_SCRIPT: "1b",
+    ActionKind.RESTART_ENGINE: "1b",
     ActionKind.RESTART_SERVICE: "1c",
     ActionKind.APPLY_RBAC_GUARD: "1d",
     ActionKind.AGENT_CLOUD: "2",
     ActionKind.AGENT_LOCAL: "3",
     ActionKind.SOS: "4",
 }
-CONTROL_PATH_HEALS = frozenset(
-    {ActionKind.BRIDGE_HEAL, ActionKind.FORCE_CYCLE, ActionKind.HEAL_SCRIPT}
+HEALS = frozenset(k for k, tier in TIERS.items() if tier.startswith("1"))
+# Heals that act on the runtime's life: they run under the runtime lock (R19) and wait
+# while someone else holds it; a hold stops them (R15).
+RUNTIME_HEALS = frozenset(
+    {
+        ActionKind.BRIDGE_HEAL,
+        ActionKind.FORCE_CYCLE,
+        ActionKind.HEAL_SCRIPT,
+        ActionKind.RESTART_ENGINE,
+    }
 )
+CONTROL_PATH_HEALS = RUNTIME_HEALS
+
+
+class ActionStatus(enum.StrEnum):
+    """What an action came to, as the shell saw it."""
+
+    DONE = "done"  # ran to the end and said it worked
+    FAILED = "failed"  # ran and failed
+    TIMEOUT = "timeout"  # killed at its bound
+    REFUSED = "refused"  # the platform cannot do it here
+    CANCELLED = "cancelled"  # Talon was stopped while it ran (R30)
+    INTERRUPTED = "interrupted"  # begun and never ended: Talon died while it ran (F14, F21)
+    SKIPPED = "skipped"  # not run: shadow mode, or its key was already journalled
+
+
+# Not done, and not known to have changed anything: the next attempt may run at once.
+NOT_STARTED = frozenset({ActionStatus.REFUSED, ActionStatus.CANCELLED, ActionStatus.INTERRUPTED})
+# Ran and did not work: the tier cools down, and a higher tier may act meanwhile.
+UNSUCCESSFUL = frozenset({ActionStatus.FAILED, ActionStatus.TIMEOUT})
 
 
 @dataclass(frozen=True)
@@ -77,23 +108,48 @@ class Action:
 
 
 @dataclass(frozen=True)
+class ActionOutcome:
+    """What the shell reports back for an action's key; ``at`` is when it ended (core time)."""
+
+    key: str
+    status: ActionStatus
+    detail: str = ""
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the shell knows besides probe results."""
 
     runtime_uptime_s: float | None = None
     worker_quick_exits: int = 0  # consecutive exits right after start (from the supervisor)
     port_holder_pid: int | None = None  # holds the worker's port; the supervisor may not kill it
-    # When the last tier-1 heal the shell ran finished: the warmup counts from then, not
-    # from the decision, so a slow heal (a force-cycle can take minutes) gets its full warmup.
-    heal_finished_at: float | None = None
+    # Who holds the runtime lock now (a heal script that outlived a Talon, another healer):
+    # runtime heals wait for it instead of queueing behind it (R19).
+    runtime_lock_holder: str | None = None
 
 
 @dataclass(frozen=True)
 class Report:
-    """The core's input for one cycle."""
+    """The core's input for one cycle.
+
+    ``stamp`` names the cycle uniquely (the shell makes it from the wall time and a
+    random suffix): an incident opened in it is named after it, so a lost state file
+    can never make a new incident reuse an old id or its journal keys (F23).
+    """
 
     results: tuple[ProbeResult, ...]
     facts: Facts = Facts()
+    stamp: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    fault: Fault
+    layer: str
+    probe: str  # the probe key, or a fact's name
+    target: str | None  # what a heal acts on
+    explained: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,11 +158,20 @@ class Decision:
 
     at: float
     rule: str
-    outcome: str  # "acted", "blocked", "noted"
+    outcome: str  # "acted", "blocked", "noted", or an action's status
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "rule": self.rule, "outcome": self.outcome, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An action handed to the shell whose outcome has not come back yet."""
+
+    slot: str  # "kind:target"
+    kind: ActionKind
+    previous: float | None = None  # the slot's cooldown stamp before this attempt
 
 
 @dataclass(frozen=True)
@@ -118,12 +183,20 @@ class Incident:
     attempts: dict[str, int] = field(default_factory=dict)  # "kind:target" -> count
     emitted: frozenset[str] = frozenset()  # idempotency keys handed to the shell
     trail: tuple[Decision, ...] = ()
-    healed: bool = False  # did any tier-1 action run in this incident
+    healed: bool = False  # did a tier-1 heal run to the end (done) in this incident
     severity: int = 0  # grows when the incident gets worse (R17)
     last_sos_at: float | None = None
     sos_severity: int = -1
     closed_at: float | None = None
-    outcome: str | None = None  # recovered | resolved_without_action
+    outcome: str | None = None  # recovered | resolved | resolved_without_action
+    pending: dict[str, Pending] = field(default_factory=dict)  # key -> awaited outcome
+    refused: frozenset[ActionKind] = frozenset()  # heals this node's platform refused
+    results: dict[str, ActionStatus] = field(default_factory=dict)  # slot -> last outcome
+
+    @property
+    def tried(self) -> bool:
+        """Was any heal handed to the shell in this incident (whatever it came to)?"""
+        return any(slot.split(":", 1)[0] in HEALS for slot in self.attempts)
 
     def summary(self) -> dict[str, Any]:
         """The incident as plain JSON, without its trail."""
@@ -136,6 +209,8 @@ class Incident:
             "faults": [f.value for f in self.faults],
             "healed": self.healed,
             "attempts": self.attempts,
+            "results": {slot: status.value for slot, status in self.results.items()},
+            "refused": sorted(k.value for k in self.refused),
         }
 
     def as_dict(self, last: int | None = None) -> dict[str, Any]:
@@ -164,7 +239,6 @@ class CoreState:
     node: NodeState = NodeState.HEALTHY
     counters: dict[str, int] = field(default_factory=dict)  # consecutive failures per probe
     incident: Incident | None = None
-    incident_seq: int = 0
     last_action_at: dict[str, float] = field(default_factory=dict)  # "kind:target" -> time
     unhealthy_runtime_ticks: tuple[float, ...] = ()  # for force-cycle confirmation (R13)
     runtime_boot_at: float | None = None  # now - uptime, at the last reading
@@ -173,7 +247,16 @@ class CoreState:
     hold: Hold | None = None
     failed_recovery_at: float | None = None  # the persisted marker
     last_closed: Incident | None = None  # the incident closed most recently
-    last_faults: tuple[tuple[str, Fault, bool], ...] = ()  # (probe, fault, explained) last cycle
+    findings: tuple[Finding, ...] = ()  # last cycle's assessment, root causes first
+
+    @property
+    def last_faults(self) -> tuple[tuple[str, Fault, bool], ...]:
+        """(probe, fault, explained) of the last cycle."""
+        return tuple((f.probe, f.fault, f.explained) for f in self.findings)
+
+    @property
+    def roots(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.explained)
 
     @property
     def signal(self) -> Signal:
@@ -186,3 +269,37 @@ class CoreState:
         if self.node in (NodeState.CRITICAL, NodeState.SOS):
             return Signal.FAILED_RECOVERY
         return Signal.RECOVERING
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one step changed, so that no output has to work it out again."""
+
+    node: tuple[NodeState, NodeState] | None = None  # (before, after) when it moved
+    opened: Incident | None = None  # an incident opened in this step
+    closed: Incident | None = None  # an incident closed in this step
+    decisions: tuple[tuple[str, Decision], ...] = ()  # (incident id, decision) added
+    hold_started: Hold | None = None
+    hold_ended: Hold | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (
+                self.node,
+                self.opened,
+                self.closed,
+                self.decisions,
+                self.hold_started,
+                self.hold_ended,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """``step``'s answer: the new state, the actions to carry out, and what changed."""
+
+    state: CoreState
+    actions: tuple[Action, ...] = ()
+    changes: Changes = Changes()

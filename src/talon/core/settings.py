@@ -1,12 +1,16 @@
-"""What the core needs from the configuration, as plain values."""
+"""What the core needs from the configuration and the platform, as plain values.
+
+The translation from the TOML models (and from the adapters' declared
+capabilities) lives in ``talon.core_config``, outside the core: the core
+imports neither the configuration nor pydantic.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from talon.config.models import HealingConfig, TalonConfig
-from talon.config.probes import K8sProbe, ProbeSpec, ServiceProbe
+from talon.capabilities import ALL, Capability
 from talon.faults import Fault
 
 
@@ -31,51 +35,57 @@ class ProbePolicy:
 
 
 @dataclass(frozen=True)
+class Healing:
+    """The decision core's windows, cooldowns and budgets (``[healing]``), in seconds."""
+
+    warmup_secs: float = 120
+    durability_checks: int = 6
+    durability_window_secs: float = 90
+    hold_secs: float = 1800
+    force_cycle_confirm_ticks: int = 2
+    force_cycle_confirm_window_secs: float = 420
+    force_cycle_cooldown_secs: float = 900
+    bridge_cooldown_secs: float = 300
+    heal_script_cooldown_secs: float = 900
+    restart_cooldown_secs: float = 120
+    rbac_cooldown_secs: float = 300
+    budget_per_incident: int = 3
+    critical_retry_secs: float = 1800
+    runtime_min_uptime_secs: float = 120
+    runtime_crash_loop_cycles: int = 2
+    worker_crash_loop_restarts: int = 5
+    rbac_guard: bool = False  # is a guard manifest configured
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What this node's adapters declared they can do (``talon.capabilities``).
+
+    ``engine_service`` names the native container engine as a service of the
+    process manager (a unit, a label): a dead engine is restarted through it.
+    """
+
+    can: frozenset[Capability] = ALL
+    runtime: str = "runtime"
+    process_manager: str = "process manager"
+    engine_service: str | None = None
+
+    def __contains__(self, capability: object) -> bool:
+        return capability in self.can
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     node_id: str = "node"
     probes: Mapping[str, ProbePolicy] = field(default_factory=dict)
-    healing: HealingConfig = field(default_factory=HealingConfig)
-    agent_cooldown_secs: int = 600
-    sos_cooldown_secs: int = 14_400
-    critical_threshold_secs: int = 900
+    healing: Healing = field(default_factory=Healing)
+    platform: Platform = field(default_factory=Platform)
+    agent_cooldown_secs: float = 600
+    sos_cooldown_secs: float = 14_400
+    critical_threshold_secs: float = 900
     heal_script: bool = False  # is a heal script configured
     cloud_agent: bool = False
     local_agent: bool = False
 
     def policy(self, key: str) -> ProbePolicy | None:
         return self.probes.get(key)
-
-
-def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
-    threshold = (
-        spec.critical_after_consecutive_failures
-        if spec.critical
-        else config.probes.consecutive_failures_before_escalate
-    )
-    return ProbePolicy(
-        key=spec.key,
-        kind=spec.kind,
-        probe_class=spec.probe_class,
-        layer=spec.layer,
-        critical=spec.critical,
-        informational=spec.informational,
-        threshold=threshold,
-        witness_for=spec.witness_for,
-        classify_as=spec.classify_as,
-        check=spec.check if isinstance(spec, K8sProbe) else None,
-        restart_target=spec.label if isinstance(spec, ServiceProbe) else (spec.service or spec.key),
-    )
-
-
-def from_config(config: TalonConfig, node_id: str) -> CoreConfig:
-    return CoreConfig(
-        node_id=node_id,
-        probes={p.key: policy_of(p, config) for p in config.service_probes},
-        healing=config.healing,
-        agent_cooldown_secs=config.escalation.agent_cooldown_secs,
-        sos_cooldown_secs=config.escalation.sos_cooldown_secs,
-        critical_threshold_secs=config.escalation.critical_threshold_secs,
-        heal_script=bool(config.heal_script),
-        cloud_agent=bool(config.agent.cloud_command),
-        local_agent=bool(config.agent.local_command),
-    )

@@ -1,141 +1,122 @@
-"""``step(state, report, now, config) -> (state, actions)``: the whole brain, pure.
+"""``step(state, report, outcomes, now, config) -> Step``: the whole brain, pure.
 
-Same inputs, same outputs: no clock, no I/O, no randomness. Every action
-carries an idempotency key (incident, tier, target, attempt), and a key once
-emitted is never emitted again (replay-safe). Every decision, taken or
-blocked, leaves a line in the incident's trail.
+Same inputs, same outputs: no clock, no I/O, no randomness. Outcomes first:
+what the actions handed out before came to (principle 8). A heal moves the
+node to ``healing``; only its ``done`` starts the warmup and the durability
+window; ``refused`` makes that heal unavailable for the incident and the next
+one is chosen at once; ``failed``/``timeout`` cool the tier down and let a
+higher tier act; ``cancelled``/``interrupted`` count as not done, so a fault
+that persists gets the next attempt under a new key. Then the report, when
+there is one: debounce, classify, verify, heal, escalate.
+
+``report`` is None for a follow-up in the same cycle: only the outcomes are
+new, and the last assessment (``state.findings``) is decided on again.
+
+Every action carries an idempotency key (incident, tier, target, attempt), and
+a key once emitted is never emitted again (replay-safe). Incident ids come from
+the cycle's stamp, never from a counter a lost state file could reset (F23).
+Every decision, taken or blocked, leaves a line in the incident's trail.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 from talon.core import policy
-from talon.core.assess import (
-    PRIORITY,
-    Assessment,
-    Finding,
-    assess,
-    green,
-    is_control_path,
-    update_counters,
-)
+from talon.core.assess import PRIORITY, Assessment, assess, rank, update_counters
+from talon.core.cycle import Cycle
 from talon.core.model import (
-    TIERS,
-    Action,
     ActionKind,
+    ActionOutcome,
     CoreState,
-    Decision,
+    Finding,
     Hold,
-    Incident,
     NodeState,
     Report,
-    Verification,
+    Step,
 )
+from talon.core.outcomes import absorb
 from talon.core.settings import CoreConfig
+from talon.core.verify import open_incident, settle, verify
 from talon.faults import Fault
 
-TRAIL_LIMIT = 200
 BOOT_JITTER_S = 2.0  # readings of one boot differ by probe latency, not by a reboot
 
 
-@dataclass
-class _Cycle:
-    """What one step accumulates: the state being built, its actions, its trail."""
-
-    state: CoreState
-    now: float
-    config: CoreConfig
-    actions: list[Action] = field(default_factory=list)
-
-    @property
-    def incident(self) -> Incident:
-        assert self.state.incident is not None
-        return self.state.incident
-
-    def note(self, rule: str, outcome: str, reason: str) -> None:
-        if self.state.incident is None:
-            return
-        trail = (*self.incident.trail, Decision(self.now, rule, outcome, reason))[-TRAIL_LIMIT:]
-        self._set_incident(replace(self.incident, trail=trail))
-
-    def emit(
-        self,
-        kind: ActionKind,
-        reason: str,
-        target: str | None = None,
-        detail: str = "",
-        slot: str | None = None,
-    ) -> bool:
-        """Emit once per key; returns False when this key was already handed out."""
-        incident = self.incident
-        slot = slot or policy.slot(kind, target)
-        attempt = incident.attempts.get(slot, 0) + 1 if kind in TIERS else 1
-        key = f"{incident.id}/{TIERS.get(kind, kind.value)}/{slot}/{attempt}"
-        if key in incident.emitted:
-            return False
-        self.actions.append(Action(kind, key, incident.id, reason, target, TIERS.get(kind), detail))
-        attempts = dict(incident.attempts)
-        if kind in TIERS:
-            attempts[slot] = attempt
-            self.state = replace(
-                self.state, last_action_at={**self.state.last_action_at, slot: self.now}
-            )
-        self._set_incident(replace(incident, emitted=incident.emitted | {key}, attempts=attempts))
-        return True
-
-    def evidence(self, moment: str, once: bool = False) -> None:
-        """Ask the shell to keep what is seen now (R25); ``once`` per incident."""
-        slot = f"evidence:{moment}" + ("" if once else f":{self.now:.0f}")
-        self.emit(ActionKind.CAPTURE_EVIDENCE, moment, slot=slot)
-
-    def notify(self, event: str, message: str) -> None:
-        """One notification per incident and event (F18)."""
-        self.emit(ActionKind.NOTIFY, message, slot=f"notify:{event}")
-
-    def _set_incident(self, incident: Incident) -> None:
-        self.state = replace(self.state, incident=incident)
-
-
 def step(
-    state: CoreState, report: Report, now: float, config: CoreConfig
-) -> tuple[CoreState, list[Action]]:
-    counters = update_counters(state.counters, report.results)
-    boot_at, short_boots = _boots(state, report, now, config)
-    found = assess(report.results, counters, report.facts, short_boots, config)
-    cycle = _Cycle(
-        replace(
-            state,
-            counters=counters,
-            runtime_boot_at=boot_at,
-            short_boots=short_boots,
-            last_faults=tuple((f.probe, f.fault, f.explained) for f in found.findings),
-        ),
-        now,
-        config,
-    )
-    _expire_hold(cycle)
-    if cycle.state.verification is not None:
-        _verify(cycle, found, report)
-    elif found.healthy and cycle.state.hold is None:
-        _settle(cycle)
-    else:
-        _trouble(cycle, found)
-    return cycle.state, cycle.actions
+    state: CoreState,
+    report: Report | None,
+    outcomes: Sequence[ActionOutcome],
+    now: float,
+    config: CoreConfig,
+) -> Step:
+    c = Cycle(state, now, config)
+    if report is not None:
+        c.stamp, c.lock_holder = report.stamp, report.facts.runtime_lock_holder
+    absorb(c, outcomes)
+    if report is not None:
+        found = _observe(c, report)
+        _expire_hold(c)
+        if c.state.verification is not None:
+            if verify(c, found, report):
+                _trouble(c, found)
+        elif found.healthy and c.state.hold is None:
+            settle(c)
+        else:
+            _trouble(c, found)
+    elif c.redecide and c.state.incident is not None:
+        _decide_again(c)
+    return c.finish(state)
 
 
-def clear_hold(
-    state: CoreState, now: float, who: str = "operator"
-) -> tuple[CoreState, list[Action]]:
+def clear_hold(state: CoreState, now: float, who: str = "operator") -> Step:
     """``talon hold clear``: an operator ends a hold early. It is recorded like any action."""
     if state.hold is None:
-        return state, []
-    cycle = _Cycle(replace(state, hold=None, node=NodeState.FAILED), now, CoreConfig())
-    if cycle.state.incident is None:
-        return replace(cycle.state, node=NodeState.HEALTHY), []
-    cycle.note("hold", "cleared", f"hold cleared by {who}")
-    cycle.notify(f"hold-cleared-{now:.0f}", f"hold cleared by {who}")
-    return cycle.state, cycle.actions
+        return Step(state)
+    c = Cycle(replace(state, hold=None, node=NodeState.FAILED), now, CoreConfig())
+    if c.state.incident is None:
+        c.state = replace(c.state, node=NodeState.HEALTHY)
+        return c.finish(state)
+    c.note("hold", "cleared", f"hold cleared by {who}")
+    c.notify(f"hold-cleared-{now:.0f}", f"hold cleared by {who}")
+    return c.finish(state)
+
+
+# outcomes ---------------------------------------------------------------------------
+
+
+def _decide_again(c: Cycle) -> None:
+    """A heal was refused or failed in this cycle: choose again for the findings it was for."""
+    roots = tuple(
+        f
+        for f in c.state.roots
+        if any(policy.slot(h.kind, h.target) in c.redecide for h in policy.heals_for(f, c.config))
+    )
+    if roots and not _heal(c, roots):
+        _escalate(c, roots)
+
+
+# observation ------------------------------------------------------------------------
+
+
+def _observe(c: Cycle, report: Report) -> Assessment:
+    counters = update_counters(c.state.counters, report.results)
+    boot_at, short_boots = _boots(c.state, report, c.now, c.config)
+    found = assess(report.results, counters, report.facts, short_boots, c.config)
+    ticks = c.state.unhealthy_runtime_ticks
+    if found.runtime_unhealthy:
+        window = c.config.healing.force_cycle_confirm_window_secs
+        ticks = (*(t for t in ticks if c.now - t <= window), c.now)
+    c.state = replace(
+        c.state,
+        counters=counters,
+        runtime_boot_at=boot_at,
+        short_boots=short_boots,
+        findings=found.findings,
+        unhealthy_runtime_ticks=ticks,
+    )
+    return found
 
 
 def _boots(
@@ -157,99 +138,18 @@ def _boots(
     return boot_at, short
 
 
-def _expire_hold(c: _Cycle) -> None:
+def _expire_hold(c: Cycle) -> None:
     hold = c.state.hold
     if hold is not None and c.now >= hold.until:
         c.state = replace(c.state, hold=None, node=NodeState.FAILED)
         c.note("hold", "ended", "hold ended by time (R15)")
 
 
-def _open(c: _Cycle) -> None:
-    if c.state.incident is None:
-        seq = c.state.incident_seq + 1
-        incident = Incident(id=f"{c.config.node_id}-{seq}", opened_at=c.now)
-        c.state = replace(c.state, incident=incident, incident_seq=seq)
+# the incident -----------------------------------------------------------------------
 
 
-def _close(c: _Cycle, outcome: str) -> None:
-    c.note("incident", "closed", outcome)
-    closed = replace(c.incident, closed_at=c.now, outcome=outcome)
-    c.state = replace(
-        c.state,
-        incident=None,
-        node=NodeState.HEALTHY,
-        verification=None,
-        unhealthy_runtime_ticks=(),
-        last_closed=closed,
-    )
-
-
-def _settle(c: _Cycle) -> None:
-    """Everything passes and nothing is being verified."""
-    if c.state.incident is not None:
-        if c.incident.healed:  # a heal must be verified, never assumed (principle 4)
-            c.state = replace(
-                c.state, node=NodeState.VERIFYING, verification=Verification(c.now, c.now)
-            )
-            c.note("verify", "noted", "green again after a heal: proving it over the window")
-            return
-        _close(c, "resolved_without_action")
-    c.state = replace(c.state, node=NodeState.HEALTHY)
-
-
-def _verify(c: _Cycle, found: Assessment, report: Report) -> None:
-    v = c.state.verification
-    assert v is not None
-    h = c.config.healing
-    done = report.facts.heal_finished_at
-    if done is not None and done >= v.started_at and done + h.warmup_secs > v.warmup_until:
-        v = replace(v, warmup_until=done + h.warmup_secs)  # the heal outlasted its decision
-        c.state = replace(c.state, verification=v)
-    if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in found.roots):
-        c.state = replace(c.state, verification=None)
-        c.note("verify", "failed", "the VM is crash-looping: nothing to verify until it holds")
-        return _trouble(c, found)
-    control = [r for r in report.results if is_control_path(r, c.config)]
-    all_green = all(green(r) for r in control)
-    if c.now < v.warmup_until:
-        hard = [f for f in found.roots if f.fault.hard]
-        if hard:
-            return _failed_recovery(c, f"hard fault during warmup: {hard[0].fault}")
-        if not all_green:
-            c.note("verify", "noted", "warmup: transient failures tolerated")
-        return
-    if not all_green:
-        bad = next(r for r in control if not green(r))
-        return _failed_recovery(c, f"{bad.key} regressed: {bad.message}")
-    since = v.durable_since if v.durable_since is not None else c.now
-    v = replace(v, greens=v.greens + 1, durable_since=since)
-    c.state = replace(c.state, verification=v)
-    if v.greens >= h.durability_checks and c.now - since >= h.durability_window_secs:
-        c.evidence("recovery verified")
-        c.notify("recovered", f"recovered: green for {c.now - since:.0f}s over {v.greens} checks")
-        _close(c, "recovered")
-        if not found.healthy:
-            _trouble(c, found)
-
-
-def _failed_recovery(c: _Cycle, why: str) -> None:
-    h = c.config.healing
-    c.state = replace(
-        c.state,
-        verification=None,
-        node=NodeState.HOLD,
-        failed_recovery_at=c.now,
-        hold=Hold(c.now, c.now + h.hold_secs, Fault.FAILED_RECOVERY),
-    )
-    c._set_incident(replace(c.incident, faults=tuple({*c.incident.faults, Fault.FAILED_RECOVERY})))
-    c.note("verify", "failed", why)
-    c.emit(ActionKind.PERSIST_MARKER, why, slot=f"marker:{c.now:.0f}")
-    c.evidence("recovery regressed")
-    c.notify(f"failed-recovery-{c.now:.0f}", f"failed recovery: {why}; hold for {h.hold_secs}s")
-
-
-def _trouble(c: _Cycle, found: Assessment) -> None:
-    _open(c)
+def _trouble(c: Cycle, found: Assessment) -> None:
+    open_incident(c)
     roots = found.roots
     held = c.state.hold is not None
     if not roots:
@@ -261,13 +161,12 @@ def _trouble(c: _Cycle, found: Assessment) -> None:
     if any(f.fault is Fault.RUNTIME_CRASH_LOOP for f in roots):
         _hold_for_crash_loop(c)
     c.evidence("failure detected", once=True)
-    healed = _heal(c, roots)
-    if not healed:
+    if not _heal(c, roots):
         _escalate(c, roots)
     _maybe_sos(c)
 
 
-def _hold_for_crash_loop(c: _Cycle) -> None:
+def _hold_for_crash_loop(c: Cycle) -> None:
     """Hold force-cycles (F11). A failed-recovery hold that is already running takes the
     crash loop as its reason, the better explanation, and is never shortened by it."""
     hold = c.state.hold
@@ -286,20 +185,16 @@ def _hold_for_crash_loop(c: _Cycle) -> None:
     c.note("hold", "acted", f"runtime crash loop: the {hold.reason} hold is now a crash-loop hold")
 
 
-def _record(c: _Cycle, roots: tuple[Finding, ...]) -> None:
+def _record(c: Cycle, roots: tuple[Finding, ...]) -> None:
     faults = tuple(dict.fromkeys((*c.incident.faults, *(f.fault for f in roots))))
-    severity = max(len(PRIORITY) - f.rank for f in roots)  # lower layers weigh more
+    severity = max(len(PRIORITY) - rank(f) for f in roots)  # lower layers weigh more
     incident = replace(
         c.incident,
         faults=faults,
         root_cause=roots[0].fault,
         severity=max(c.incident.severity, severity),
     )
-    c._set_incident(incident)
-    if any(f.fault is Fault.RUNTIME_DOWN for f in roots):
-        window = c.config.healing.force_cycle_confirm_window_secs
-        ticks = tuple(t for t in c.state.unhealthy_runtime_ticks if c.now - t <= window)
-        c.state = replace(c.state, unhealthy_runtime_ticks=(*ticks, c.now))
+    c.set_incident(incident)
     c.notify(
         "opened",
         f"{roots[0].fault} ({roots[0].probe})"
@@ -307,37 +202,53 @@ def _record(c: _Cycle, roots: tuple[Finding, ...]) -> None:
     )
 
 
-def _heal(c: _Cycle, roots: tuple[Finding, ...]) -> bool:
-    """Tier 1 for every root that has one; True when a heal was emitted or is waiting."""
+def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
+    """Tier 1 for every root that has one here; True when a heal was emitted or is waiting."""
     acted = waiting = False
     seen: set[str] = set()
     for finding in roots:
-        kind = policy.heal_for(finding, c.config)
-        if kind is None or policy.slot(kind, finding.target) in seen:
+        heal = policy.heal_for(finding, c.config, c.incident)
+        if heal is None:
+            if policy.heals_for(finding, c.config):
+                c.note("platform", "blocked", f"{finding.fault}: {_unavailable(c, finding)}")
             continue
-        seen.add(policy.slot(kind, finding.target))
-        g = policy.gate(kind, finding.target, c.state, c.now, c.config, _critical(c))
+        key = policy.slot(heal.kind, heal.target)
+        if key in seen:
+            continue
+        seen.add(key)
+        g = policy.gate(
+            heal.kind, heal.target, c.state, c.now, c.config, _critical(c), c.lock_holder
+        )
         if not g.allowed:
-            c.note(g.rule, "blocked", f"{kind} for {finding.fault}: {g.reason}")
+            c.note(g.rule, "blocked", f"{heal.kind} for {finding.fault}: {g.reason}")
             waiting = waiting or not g.escalate
             continue
-        c.evidence(f"before {kind}")
-        if c.emit(kind, f"{finding.fault} on {finding.probe}: {g.reason}", finding.target):
-            c.note(g.rule, "acted", f"{kind} {finding.target} for {finding.fault}")
+        c.evidence(f"before {heal.kind}")
+        if c.emit(heal.kind, f"{finding.fault} on {finding.probe}: {g.reason}", heal.target):
+            c.note(g.rule, "acted", f"{heal.kind} {heal.target} for {finding.fault}")
             acted = True
     if acted:
-        h = c.config.healing
-        boot = c.state.runtime_boot_at or c.now
-        c.state = replace(
-            c.state,
-            node=NodeState.VERIFYING,
-            verification=Verification(c.now, max(c.now, boot) + h.warmup_secs),
-        )
-        c._set_incident(replace(c.incident, healed=True))
+        held = c.state.hold is not None
+        c.state = replace(c.state, node=NodeState.HOLD if held else NodeState.HEALING)
     return acted or waiting
 
 
-def _escalate(c: _Cycle, roots: tuple[Finding, ...]) -> None:
+def _unavailable(c: Cycle, finding: Finding) -> str:
+    """Why no heal of this finding can run here: what the platform lacks or refused."""
+    platform = c.config.platform
+    parts = []
+    for heal in policy.heals_for(finding, c.config):
+        if heal.kind in c.incident.refused:
+            parts.append(f"{heal.kind} was refused")
+        elif (need := policy.NEEDS.get(heal.kind)) is not None and need not in platform:
+            owner = (
+                platform.process_manager if need.value == "restart_service" else platform.runtime
+            )
+            parts.append(f"{heal.kind} needs {need}, which {owner} does not offer")
+    return "no heal on this node (" + "; ".join(parts) + "): escalating"
+
+
+def _escalate(c: Cycle, roots: tuple[Finding, ...]) -> None:
     """Tier 2 (cloud agent) or 3 (local agent, when the network is down)."""
     hints = "; ".join(policy.REPAIR_HINTS[f.fault] for f in roots if f.fault in policy.REPAIR_HINTS)
     if all(f.fault in (Fault.APP_FAILURE, Fault.HOST_FAULT) for f in roots):
@@ -359,11 +270,11 @@ def _escalate(c: _Cycle, roots: tuple[Finding, ...]) -> None:
         c.note(g.rule, "blocked", f"{kind}: {g.reason}")
 
 
-def _critical(c: _Cycle) -> bool:
+def _critical(c: Cycle) -> bool:
     return c.now - c.incident.opened_at >= c.config.critical_threshold_secs
 
 
-def _maybe_sos(c: _Cycle) -> None:
+def _maybe_sos(c: Cycle) -> None:
     """Tier 4 after critical_threshold_secs in trouble; then per cooldown, or when worse (R17)."""
     if not _critical(c):
         return
@@ -373,8 +284,8 @@ def _maybe_sos(c: _Cycle) -> None:
     due = last is None or c.now - last >= c.config.sos_cooldown_secs
     reason = f"in trouble for {c.now - incident.opened_at:.0f}s: {incident.root_cause}"
     if (due or worse) and c.emit(ActionKind.SOS, reason, slot="sos"):
-        c._set_incident(replace(c.incident, last_sos_at=c.now, sos_severity=incident.severity))
+        c.set_incident(replace(c.incident, last_sos_at=c.now, sos_severity=incident.severity))
         c.note("sos", "acted", "SOS" + (" (the incident got worse)" if worse and not due else ""))
-    if c.state.node not in (NodeState.HOLD, NodeState.VERIFYING):
+    if c.state.node not in (NodeState.HOLD, NodeState.VERIFYING, NodeState.HEALING):
         sent = c.incident.last_sos_at is not None
         c.state = replace(c.state, node=NodeState.SOS if sent else NodeState.CRITICAL)

@@ -16,7 +16,7 @@ from typing import Any
 
 from talon.core import Action
 from talon.core.policy import REPAIR_HINTS
-from talon.daemon.executor import CycleView
+from talon.daemon.view import CycleView
 from talon.daemon.wiring import Wiring
 from talon.evidence.collect import aof_evidence, command_outputs, log_tail
 from talon.faults import Fault

@@ -1,22 +1,22 @@
-"""Carry out the core's actions: journal first, run bounded, record the outcome.
+"""Carry out the core's actions: journal first, run bounded, report the outcome.
 
 The order for every action: refuse a key the journal has seen (replay-safe,
 F14), write ``begin``, run under its timeout, write ``end`` with the outcome,
-keep the output in the incident's bundle. Shadow mode journals what would
-run and runs nothing but evidence capture, which only reads (the operator
-gets to see the evidence the real run would have).
+keep the output in the incident's bundle (``Outputs`` fans the record out).
+The outcome goes back to the caller, which hands it to the core: an action is
+a fact only once it has run (principle 8). Shadow mode journals what would run
+and runs nothing but evidence capture, which only reads.
 
-A heal that cannot be journalled (full disk, R31) is not run: a heal we could
-not remember is one we might fire twice. A notification still goes out,
-because a human hearing twice beats not hearing at all.
+A heal that cannot be journalled (full disk, R31) is not run, and says so
+(``skipped``): a heal we could not remember is one we might fire twice. A
+notification still goes out, because a human hearing twice beats not hearing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,14 @@ from talon.actions import heal
 from talon.actions.agent import agent_handoff, build_prompt
 from talon.actions.notify import Message
 from talon.actions.outcome import CANCELLED, DONE, FAILED, REFUSED, SKIPPED, Outcome, bounded
-from talon.core import Action, ActionKind, CoreState
+from talon.clock import Clock
+from talon.core import Action, ActionKind
+from talon.daemon.evidence import snapshot
+from talon.daemon.outputs import Outputs
+from talon.daemon.view import CycleView
 from talon.daemon.wiring import Wiring
-from talon.evidence.bundle import Bundles
 from talon.report import CycleReport
 from talon.store import StoreError, atomic_write
-from talon.store.journal import Journal
 from talon.telemetry import NOOP, Tracer
 
 # Actions that only read: run in shadow mode too.
@@ -41,61 +43,35 @@ CHANGING = frozenset(
         ActionKind.BRIDGE_HEAL,
         ActionKind.FORCE_CYCLE,
         ActionKind.HEAL_SCRIPT,
+        ActionKind.RESTART_ENGINE,
         ActionKind.RESTART_SERVICE,
         ActionKind.APPLY_RBAC_GUARD,
         ActionKind.AGENT_CLOUD,
         ActionKind.AGENT_LOCAL,
     }
 )
-# Long or remote actions run beside the loop rather than inside the cycle.
-BACKGROUND = frozenset(
-    {ActionKind.NOTIFY, ActionKind.SOS, ActionKind.AGENT_CLOUD, ActionKind.AGENT_LOCAL}
-)
-
-
-@dataclass(frozen=True)
-class CycleView:
-    """What the cycle that emitted the actions saw, for evidence and prompts."""
-
-    state: CoreState
-    report: CycleReport | None
-    history: tuple[dict[str, Any], ...] = ()
+EVIDENCE_TIMEOUT_S = 60.0
 
 
 @dataclass
 class Running:
     action: Action
     started_at: float
-    task: asyncio.Task[Outcome] | None = None
 
 
 @dataclass
 class Executor:
     wiring: Callable[[], Wiring]
-    journal: Journal
-    bundles: Bundles
+    outputs: Outputs
     state_dir: Path
-    clock: Callable[[], float]
-    capture: Callable[[Action, CycleView], Awaitable[dict[str, Any]]]  # the evidence snapshot
-    on_outcome: Callable[[Action, Outcome], None]
+    clock: Clock
     shadow: bool = False
     tracer: Tracer = NOOP  # a span per action when [telemetry] is on
-    on_delivery: Callable[[str, bool], None] = lambda channel, ok: None  # (channel, ok)
+    own_log: Path | None = None  # Talon's own log, tailed into evidence
     running: dict[str, Running] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)  # write errors, for /health
-
-    # bookkeeping -------------------------------------------------------
-    def _record(self, incident_id: str, kind: str, **fields: Any) -> None:
-        try:
-            self.bundles.bundle(incident_id).record(kind, self.clock(), **fields)
-        except (StoreError, ValueError) as exc:
-            self._error(f"bundle {incident_id}: {exc}")
-
-    def _error(self, message: str) -> None:
-        self.errors = [*self.errors[-9:], message]
 
     def running_view(self) -> list[dict[str, Any]]:
-        now = self.clock()
+        now = self.clock.now()
         return [
             {
                 "key": r.action.key,
@@ -119,64 +95,37 @@ class Executor:
             return outcome
 
     async def _run(self, action: Action, view: CycleView) -> Outcome:
-        if self.journal.seen(action.key):
+        out = self.outputs
+        if out.journal.seen(action.key):
             outcome = Outcome(SKIPPED, "already in the journal: not fired again (replay-safe)")
-            self._record(action.incident_id, "note", key=action.key, detail=outcome.detail)
+            out.bundle_record(action.incident_id, "note", key=action.key, detail=outcome.detail)
             return outcome
-        now = self.clock()
         shadow = self.shadow and action.kind not in OBSERVING
+        journalled = True
         try:
-            self.journal.begin(action, now, shadow=shadow)
+            out.begin(action, shadow=shadow)
         except StoreError as exc:
-            self._error(str(exc))
+            out.error(str(exc))
+            journalled = False
             if action.kind in CHANGING:
-                outcome = Outcome(REFUSED, f"not run: the journal cannot be written ({exc})")
-                self.on_outcome(action, outcome)
+                outcome = Outcome(SKIPPED, f"not run: the journal cannot be written ({exc})")
+                out.finished(action, outcome, journalled=False)
                 return outcome
-        self._record(
-            action.incident_id,
-            "action.shadow" if shadow else "action.begin",
-            key=action.key,
-            action=action.kind.value,
-            tier=action.tier,
-            target=action.target,
-            reason=action.reason,
-        )
         if shadow:
             outcome = Outcome(SKIPPED, "shadow mode: decided, journalled, not executed")
-            self.on_outcome(action, outcome)
+            out.finished(action, outcome, journalled=False)
             return outcome
-        self.running[action.key] = Running(action, now)
+        self.running[action.key] = Running(action, self.clock.now())
         try:
             outcome = await self._dispatch(action, view)
         except asyncio.CancelledError:
-            self._finish(action, Outcome(CANCELLED, "cancelled: Talon is shutting down (R30)"))
+            cancelled = Outcome(CANCELLED, "cancelled: Talon is shutting down (R30)")
+            out.finished(action, cancelled, journalled=journalled)
             raise
         finally:
             self.running.pop(action.key, None)
-        self._finish(action, outcome)
+        out.finished(action, outcome, journalled=journalled)
         return outcome
-
-    def _finish(self, action: Action, outcome: Outcome) -> None:
-        if outcome.output:
-            with contextlib.suppress(StoreError, ValueError):
-                self.bundles.bundle(action.incident_id).write_output(action.key, outcome.output)
-        try:
-            self.journal.end(
-                action, self.clock(), outcome.status, outcome.detail, outcome.duration_s
-            )
-        except StoreError as exc:
-            self._error(str(exc))
-        self._record(
-            action.incident_id,
-            "action.end",
-            key=action.key,
-            action=action.kind.value,
-            outcome=outcome.status,
-            detail=outcome.detail,
-            duration_s=round(outcome.duration_s, 3),
-        )
-        self.on_outcome(action, outcome)
 
     # dispatch ----------------------------------------------------------
     async def _dispatch(self, action: Action, view: CycleView) -> Outcome:
@@ -186,13 +135,16 @@ class Executor:
         who = f"talon {action.key}"
         kind = action.kind
         if kind is ActionKind.CAPTURE_EVIDENCE:
-            return await self._capture(action, view)
+            return await self._capture(action, view, w)
         if kind is ActionKind.BRIDGE_HEAL:
             return await heal.bridge_heal(w.ctx.runtime, w.runtime_lock, h.bridge_timeout_secs, who)
         if kind is ActionKind.FORCE_CYCLE:
             return await heal.force_cycle(
                 w.ctx.runtime, w.runtime_lock, h.force_cycle_timeout_secs, who
             )
+        if kind is ActionKind.RESTART_ENGINE:
+            pm, label = w.ctx.process_manager, action.target or ""
+            return await heal.restart_engine(pm, label, w.runtime_lock, h.restart_timeout_secs, who)
         if kind is ActionKind.HEAL_SCRIPT:
             return await heal.heal_script(
                 cfg.heal_script,
@@ -220,18 +172,18 @@ class Executor:
             "TALON_INCIDENT": action.incident_id,
             "TALON_ACTION_KEY": action.key,
             "TALON_NODE_ID": self.wiring().loaded.identity.node_id,
-            "TALON_EVIDENCE_DIR": str(self.bundles.bundle(action.incident_id).path),
+            "TALON_EVIDENCE_DIR": str(self.outputs.bundles.bundle(action.incident_id).path),
         }
 
-    async def _capture(self, action: Action, view: CycleView) -> Outcome:
+    async def _capture(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
         async def work() -> str:
-            snapshot = await self.capture(action, view)
-            path = self.bundles.bundle(action.incident_id).capture(
-                action.reason, snapshot, self.clock()
+            kept = await snapshot(action, view, w, own_log=self.own_log)
+            path = self.outputs.bundles.bundle(action.incident_id).capture(
+                action.reason, kept, self.clock.wall()
             )
             return f"evidence kept: {path.name}"
 
-        return await bounded(work, 60.0, f"evidence ({action.reason})")
+        return await bounded(work, EVIDENCE_TIMEOUT_S, f"evidence ({action.reason})")
 
     async def _rbac(self, w: Wiring) -> Outcome:
         manifest = w.loaded.config.healing.rbac_guard_manifest
@@ -258,7 +210,7 @@ class Executor:
         )
         if not command:
             return Outcome(REFUSED, "no agent command configured")
-        bundle = self.bundles.bundle(action.incident_id)
+        bundle = self.outputs.bundles.bundle(action.incident_id)
         incident = view.state.incident
         prompt = build_prompt(
             node_id=w.loaded.identity.node_id,
@@ -268,7 +220,7 @@ class Executor:
                 "faults": [f.value for f in incident.faults] if incident else [],
             },
             failures=_failures(view.report),
-            tried=self.journal.for_incident(action.incident_id),
+            tried=self.outputs.journal.for_incident(action.incident_id),
             hints=action.detail,
             bundle=bundle.path,
             local=local,
@@ -291,11 +243,11 @@ class Executor:
             incident_id=action.incident_id,
             summary=action.reason[:80],
             body=f"{action.reason}\nstate: {state.node.value} ({state.signal.value})\n"
-            f"evidence: {self.bundles.bundle(action.incident_id).path}",
+            f"evidence: {self.outputs.bundles.bundle(action.incident_id).path}",
         )
         deliveries = await w.notifier.send(message)
         for d in deliveries:
-            self.on_delivery(d.channel, d.ok)
+            self.outputs.delivery(d.channel, d.ok)
         if not deliveries:
             return Outcome(
                 SKIPPED, f"no channel takes {message.event} messages ([[notify.channel]])"
@@ -307,7 +259,7 @@ class Executor:
         return Outcome(DONE if any(d.ok for d in deliveries) else FAILED, said)
 
     def _marker(self, action: Action) -> Outcome:
-        record = {"at": self.clock(), "incident": action.incident_id, "why": action.reason}
+        record = {"at": self.clock.wall(), "incident": action.incident_id, "why": action.reason}
         try:
             atomic_write(self.state_dir / "failed-recovery.json", json.dumps(record).encode())
         except StoreError as exc:

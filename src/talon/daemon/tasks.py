@@ -15,6 +15,15 @@ from typing import Any
 MAX_BACKOFF_S = 60.0
 
 
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel every task of ``tasks`` and wait for each to unwind (each records its end)."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 class TaskSupervisor:
     def __init__(self, on_change: Callable[[str, bool, str], None]) -> None:
         self._on_change = on_change

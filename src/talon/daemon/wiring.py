@@ -9,8 +9,10 @@ from talon.actions.events import EventSink
 from talon.actions.notify import Notifier
 from talon.actions.secrets import Secrets
 from talon.adapters.kube import ClusterClient
+from talon.clock import Clock
 from talon.config import K8sProbe, LoadedConfig
-from talon.core import CoreConfig, from_config
+from talon.core import CoreConfig
+from talon.core_config import core_config
 from talon.node import expand_path
 from talon.probes import ProbeContext
 
@@ -26,7 +28,7 @@ class Wiring:
     runtime_lock: Path
 
     @classmethod
-    def build(cls, loaded: LoadedConfig, state_dir: Path) -> Wiring:
+    def build(cls, loaded: LoadedConfig, state_dir: Path, clock: Clock) -> Wiring:
         config = loaded.config
         ctx = ProbeContext.from_config(config, loaded.identity)
         secrets = Secrets(config.secrets, ctx.env)
@@ -37,11 +39,15 @@ class Wiring:
         )
         return cls(
             loaded=loaded,
-            core=from_config(config, loaded.identity.node_id),
+            core=core_config(config, loaded.identity.node_id, ctx.runtime, ctx.process_manager),
             ctx=ctx,
             secrets=secrets,
             notifier=Notifier(
-                config.notify, secrets, env=ctx.env, outbox_path=state_dir / "outbox.json"
+                config.notify,
+                secrets,
+                env=ctx.env,
+                outbox_path=state_dir / "outbox.json",
+                timeline=clock,
             ),
             sink=EventSink(config.events, secrets),
             runtime_lock=lock,

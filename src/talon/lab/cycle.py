@@ -2,15 +2,18 @@
 
 The lab's ContainerRuntime adapter runs these as a child process, as a VM
 runtime's adapter runs its tool's stop and start: the action is then bounded,
-killable with its process group, and never blocks the daemon.
+killable with its process group, and never blocks the daemon. What the lab's
+profile cannot do is refused with exit code 69 (EX_UNAVAILABLE) and the reason
+on stderr, as a platform tool refuses an unsupported verb.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from talon.lab.substrate import Lab
+from talon.lab.substrate import REFUSED_EXIT, Lab, LabRefused
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,10 +23,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["force-cycle", "restart-forwarders"])
     args = parser.parse_args(argv)
     lab = Lab(args.dir)
-    if args.what == "force-cycle":
-        lab.force_cycle(args.boot_delay)
-    else:
-        lab.restart_forwarders()
+    try:
+        if args.what == "force-cycle":
+            lab.force_cycle(args.boot_delay)
+        else:
+            lab.restart_forwarders()
+    except LabRefused as exc:
+        print(f"{args.what}: refused: {exc}", file=sys.stderr)
+        sys.exit(REFUSED_EXIT)
     print(f"{args.what}: done")
 
 

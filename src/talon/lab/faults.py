@@ -122,6 +122,13 @@ def arm_regress(lab: Lab, seconds: float) -> str:
     return f"armed: the next VM boot dies after {seconds:g}s"
 
 
+def slow_boot(lab: Lab, seconds: float) -> str:
+    """A force-cycle's boot takes ``seconds`` (F14, F21: time to stop Talon mid-heal)."""
+    lab.slow_boot_path.parent.mkdir(parents=True, exist_ok=True)
+    lab.slow_boot_path.write_text(json.dumps({"boot_s": seconds}))
+    return f"a VM boot now takes {seconds:g}s"
+
+
 def crashloop(lab: Lab, seconds: float, keeper_every_s: float = 1.0) -> str:
     """F11: every boot dies after ``seconds``, and a keeper restarts the VM each time."""
     _arm(lab, "always", seconds)
@@ -164,6 +171,7 @@ def corrupt_aof(lab: Lab) -> str:
 def heal_all(lab: Lab) -> str:
     """Undo every fault: resume what was paused, restore the AOF, start everything."""
     lab.doom_path.unlink(missing_ok=True)
+    lab.slow_boot_path.unlink(missing_ok=True)
     for name in lab.procs.names():
         if name.startswith("resume-") or name in ("vm-doom", "vm-keeper"):
             lab.procs.stop(name)

@@ -12,12 +12,14 @@ import fnmatch
 from pathlib import Path
 
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
+from talon.capabilities import Capability
 from talon.errors import AdapterUnavailable
 from talon.lab.substrate import VM_PROCESSES, Lab, LabError
 
 
 class LabProcessManager:
     name = "lab"
+    capabilities = frozenset({Capability.RESTART_SERVICE})
 
     def __init__(self, directory: Path) -> None:
         self.lab = Lab(directory)

@@ -17,6 +17,13 @@ network namespace behind a gateway. Probes of WAN targets go through the
 gateway and are marked ``remote`` in the generated config, so killing the
 gateway (F17) is "network down" while everything local still answers.
 
+Profiles say what the platform lets Talon do, and the lab offers exactly that
+(DESIGN.md principle 8). ``agent`` (the default), like the VM runtimes of a Mac:
+the forwards belong to the VM's host agent, and only a force-cycle of the VM
+restarts them (the runtime tool refuses a forwarder-only restart).
+``tunnels``: the forwards are separate tunnel processes (ssh -L or socat under
+a process manager) that can be restarted alone, leaving the VM running.
+
 The VM is "booted" by starting its processes; each boot is counted with its
 time in ``vm/boot.json``, so tests can prove that no needless force-cycle
 happened. Ports are chosen free at the first ``up`` and kept in ``lab.json``.
@@ -43,11 +50,23 @@ VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the
 WAN_ADDRESS = "127.0.0.4"  # 127.0.0.3 is left to notification sinks (F16)
 SERVICES = ("redis", "inngest", "typesense", "kubeapi")  # forwarded to the host
 VM_PROCESSES = ("sshd", *SERVICES)
+PROFILES = ("agent", "tunnels")
+IMITATES = {
+    "agent": "a VM whose host agent owns the forwards, as on a Mac",
+    "tunnels": "a VM whose forwards are tunnel processes of their own",
+}
+DEFAULT_PROFILE = "agent"
+# sysexits' EX_UNAVAILABLE: the lab's runtime tool cannot do this on this profile.
+REFUSED_EXIT = 69
 HEALTH_BODIES = {"sshd": "SSH-2.0-lab", "inngest": '{"status":"ok"}', "typesense": '{"ok":true}'}
 
 
 class LabError(Exception):
     pass
+
+
+class LabRefused(LabError):
+    """The platform the lab imitates cannot do this (the runtime tool exits REFUSED_EXIT)."""
 
 
 def _health_argv(bind: str, body: str) -> list[str]:
@@ -83,6 +102,7 @@ class Lab:
         self.redis_dir = directory / "vm" / "redis"
         self.config_dir = directory / "talon"
         self.doom_path = directory / "vm" / "doom.json"
+        self.slow_boot_path = directory / "vm" / "slow-boot.json"
         self.redis_log = self.procs.logs / "vm-redis.server.log"
 
     # ports and bookkeeping
@@ -92,14 +112,35 @@ class Lab:
         except FileNotFoundError:
             raise LabError(f"no lab at {self.dir}: run `talon lab up` first") from None
 
-    def _choose_ports(self) -> Ports:
+    def profile(self) -> str:
+        """What the lab imitates (``PROFILES``); chosen at the first ``up``."""
+        try:
+            return str(json.loads(self.meta_path.read_text()).get("profile", DEFAULT_PROFILE))
+        except FileNotFoundError:
+            return DEFAULT_PROFILE
+
+    def set_profile(self, profile: str) -> None:
+        """What the lab imitates from now on (its runtime tool reads it at every call)."""
+        self._choose_ports(profile)
+
+    def _choose_ports(self, profile: str | None) -> Ports:
+        if profile is not None and profile not in PROFILES:
+            raise LabError(f"unknown lab profile {profile!r}: use one of {', '.join(PROFILES)}")
         if self.meta_path.exists():
+            if profile is not None and profile != self.profile():
+                meta = {**json.loads(self.meta_path.read_text()), "profile": profile}
+                self.meta_path.write_text(json.dumps(meta))
             return self.ports()
         ports = Ports(
             *(free_port_pair(WAN_ADDRESS if f.name == "cloud" else self.vm) for f in fields(Ports))
         )
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.meta_path.write_text(json.dumps({"vm_address": self.vm, "ports": asdict(ports)}))
+        meta = {
+            "vm_address": self.vm,
+            "ports": asdict(ports),
+            "profile": profile or DEFAULT_PROFILE,
+        }
+        self.meta_path.write_text(json.dumps(meta))
         return ports
 
     def boot(self) -> dict[str, Any]:
@@ -224,7 +265,16 @@ class Lab:
             self.procs.stop(f"fwd-{service}")
 
     def restart_forwarders(self) -> None:
-        """What restarting the VM's host agent does: every forward stopped and started again."""
+        """The ``tunnels`` profile: every forward stopped and started again, the VM left alone.
+
+        On ``agent`` this is refused, as the platform refuses it: there the forwards
+        live in the VM's host agent, which only a restart of the VM restarts.
+        """
+        if self.profile() != "tunnels":
+            raise LabRefused(
+                f"the {self.profile()} profile has no forwarder-only restart: its forwards live "
+                "in the VM's host agent, which only a force-cycle of the VM restarts"
+            )
         self.stop_forwarders()
         self.start_forwarders()
 
@@ -259,8 +309,8 @@ class Lab:
         self._listening("gw-wan", "127.0.0.1", port)
 
     # the whole lab
-    def up(self) -> Ports:
-        ports = self._choose_ports()
+    def up(self, profile: str | None = None) -> Ports:
+        ports = self._choose_ports(profile)
         self.prepare_kube(ports)
         self.start_vm()
         self.start_forwarders()
@@ -289,15 +339,23 @@ class Lab:
         with self.vm_lock():
             self.stop_forwarders()
             self._stop_vm()
-            time.sleep(boot_delay_s)
+            time.sleep(max(boot_delay_s, self._slow_boot_s()))
             self._start_vm("talon")
             self.start_forwarders()
+
+    def _slow_boot_s(self) -> float:
+        """How long a boot takes when a test made it slow (``faults.slow_boot``)."""
+        try:
+            return float(json.loads(self.slow_boot_path.read_text())["boot_s"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return 0.0
 
     def status(self) -> dict[str, Any]:
         names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]
         names += ["worker", "wan-cloud", "gw-wan"]
         return {
             "dir": str(self.dir),
+            "profile": self.profile(),
             "vm_address": self.vm,
             "ports": asdict(self.ports()) if self.meta_path.exists() else None,
             "boot": self.boot(),
@@ -310,7 +368,7 @@ class Lab:
         ports = self.ports()
         return {
             "": {"check_interval_secs": 10, "services_file": "services.toml"},
-            "runtime": {"kind": "lab", "lab_dir": str(self.dir)},
+            "runtime": {"kind": "lab", "lab_dir": str(self.dir), "profile": self.profile()},
             "process_manager": {"kind": "lab"},
             # The cluster client's discovery cache stays in the lab, never in the user's home.
             "exec": {"env": {"KUBECACHEDIR": str(layout.cache_dir(self.dir))}},

@@ -13,7 +13,8 @@
   Talon died mid-action (F14). Such a key is never fired again.
 
 A key that was ever begun (or shadowed) is never run a second time: that is
-what makes a restart mid-heal replay-safe.
+what makes a restart mid-heal replay-safe. What a key came to (``status``) is
+what the next Talon tells the core about an action the last one handed out.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Journal:
         self.path = path
         self._begun: set[str] = set()
         self._open: dict[str, dict[str, Any]] = {}
+        self._closed: dict[str, tuple[str, str]] = {}  # key -> (outcome, detail)
         self._queued: dict[str, dict[str, Any]] = {}
         for entry in self.entries():
             self._apply(entry)
@@ -57,6 +59,8 @@ class Journal:
                 self._open[key] = entry
         elif event in CLOSING:
             self._open.pop(key, None)
+            outcome = entry.get("outcome", "interrupted") if event == "end" else "interrupted"
+            self._closed[key] = (str(outcome), str(entry.get("detail", "")))
         elif event == "queued" and key not in self._begun:
             self._queued[key] = entry
 
@@ -67,6 +71,17 @@ class Journal:
     def seen(self, key: str) -> bool:
         """Was this key ever begun or shadowed? Then it must not run again."""
         return key in self._begun
+
+    def status(self, key: str) -> tuple[str, str] | None:
+        """(outcome, detail) of a key: its end, ``interrupted``, ``begun`` (still open),
+        ``shadow``; None when the journal never saw it begin."""
+        if key in self._closed:
+            return self._closed[key]
+        if key in self._open:
+            return "begun", ""
+        if key in self._begun:
+            return "shadow", "shadow mode: decided, journalled, not executed"
+        return None
 
     def begin(self, action: Action, at: float, *, shadow: bool = False) -> None:
         event = "shadow" if shadow else "begin"

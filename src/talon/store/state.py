@@ -8,6 +8,10 @@
 
 A state file that cannot be read is moved aside byte for byte (kept as
 evidence) and Talon starts clean with a warning (F15).
+
+``state.json`` keeps the core's times on Talon's clock, with a stamp of the clock
+that wrote it (``clock``); loading moves them onto the reader's clock by the time
+that really passed (``talon.clock``, F22).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from talon.core import CoreState, Incident
+from talon.clock import Clock, Stamp
+from talon.core import CoreState, Incident, rebase
 from talon.store.files import append_line, atomic_write, locked
 from talon.store.journal import Journal
 
@@ -48,33 +53,37 @@ class StateStore:
     def lock(self) -> AbstractContextManager[None]:
         return locked(self.dir / "state.lock")
 
-    def load(self, now: float, *, quarantine: bool = True) -> Loaded:
-        """The persisted state; an unreadable file is moved aside unless ``quarantine`` is off."""
+    def load(self, clock: Clock, *, quarantine: bool = True) -> Loaded:
+        """The persisted state on ``clock``; an unreadable file is moved aside unless
+        ``quarantine`` is off."""
         try:
             raw = self.state_path.read_bytes()
         except FileNotFoundError:
             return Loaded(CoreState())
         try:
-            return Loaded(_STATE.validate_json(raw))
-        except ValidationError as exc:
+            doc = json.loads(raw)
+            stamp = Stamp.from_dict(doc.pop("clock", None)) if isinstance(doc, dict) else None
+            state = _STATE.validate_python(doc)
+        except (ValueError, ValidationError) as exc:
+            first = _first_error(exc)
             if not quarantine:
-                return Loaded(
-                    CoreState(), f"{self.state_path} is unreadable: {exc.errors()[0]['msg']}"
-                )
-            aside = self.state_path.with_name(f"state.json.corrupt-{int(now)}")
+                return Loaded(CoreState(), f"{self.state_path} is unreadable: {first}")
+            aside = self.state_path.with_name(f"state.json.corrupt-{int(clock.wall())}")
             os.replace(self.state_path, aside)
-            first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
             return Loaded(
                 CoreState(),
                 f"{self.state_path} was unreadable ({first}); moved to {aside}, starting clean",
                 aside,
             )
+        # A file without a stamp (an older Talon) kept wall times: they stay as they are.
+        return Loaded(state if stamp is None else rebase(state, clock.rebase_delta(stamp)))
 
-    def save(self, state: CoreState, closed: Incident | None = None) -> None:
+    def save(self, state: CoreState, clock: Clock, closed: Incident | None = None) -> None:
         """Persist the state; a closed incident is appended to the incident log first."""
         if closed is not None:
             append_line(self.incidents_path, _INCIDENT.dump_json(closed))
-        atomic_write(self.state_path, _STATE.dump_json(state, indent=2))
+        doc = {"clock": clock.stamp().as_dict(), **_STATE.dump_python(state, mode="json")}
+        atomic_write(self.state_path, json.dumps(doc, indent=2).encode())
 
     def save_report(self, report: dict[str, Any]) -> None:
         # Compact: json's C encoder (an indent makes it fall back to pure Python, 3x the
@@ -117,6 +126,12 @@ class StateStore:
             except ValidationError:
                 continue  # a torn last line after a crash
         return out
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        return str(exc.errors()[0]["msg"])
+    return str(exc)
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -132,20 +132,13 @@ class TalonMetrics:
 
     # ------------------------------------------------------------ per cycle
     def observe_cycle(
-        self,
-        results: Sequence[ProbeResult],
-        state: CoreState,
-        started: float,
-        finished: float,
-        *,
-        before: CoreState | None = None,
+        self, results: Sequence[ProbeResult], state: CoreState, started: float, finished: float
     ) -> None:
-        """What a cycle saw; with ``before`` (the state it started from), incidents it opened."""
+        """What a cycle saw (the incidents it opened come through observe_incident_opened).
+
+        ``started`` and ``finished`` are wall times: the last-cycle gauge is compared
+        with Prometheus' own clock."""
         self._observe_probes(results, state)
-        opened = state.incident
-        was = None if before is None else before.incident
-        if before is not None and opened is not None and (was is None or was.id != opened.id):
-            self.observe_incident_opened(opened.root_cause and opened.root_cause.value)
         self._observe_state(state)
         self._last_cycle.labels(*self._node).set(finished)
         self._cycle_duration.labels(*self._node).observe(max(0.0, finished - started))

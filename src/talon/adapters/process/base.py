@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from talon.capabilities import Capability
+
 
 class ServiceState(enum.StrEnum):
     RUNNING = "running"
@@ -56,6 +58,7 @@ class ServiceFile:
 
 class ProcessManager(Protocol):
     name: str
+    capabilities: frozenset[Capability]  # what it can do, as plain data the core reads
 
     async def list(self, pattern: str) -> list[ServiceStatus]: ...
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from talon.adapters.command import CommandResult
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.adapters.tool import failure, run_tool
+from talon.capabilities import Capability
 from talon.errors import ActionFailed, AdapterUnavailable, TalonError
 from talon.node import home_dir
 
@@ -101,6 +102,7 @@ def _absent(result: CommandResult) -> bool:
 
 class LaunchdProcessManager:
     name = "launchd"
+    capabilities = frozenset({Capability.RESTART_SERVICE})
 
     def __init__(
         self,

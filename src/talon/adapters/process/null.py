@@ -6,11 +6,13 @@ It knows nothing and says so: inspect answers ``unknown``, every change raises.
 from __future__ import annotations
 
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
+from talon.capabilities import Capability
 from talon.errors import AdapterUnavailable
 
 
 class NullProcessManager:
     name = "null"
+    capabilities: frozenset[Capability] = frozenset()  # it knows nothing and does nothing
 
     async def list(self, pattern: str) -> list[ServiceStatus]:
         return []

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from xml.parsers.expat import ExpatError
 
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
+from talon.capabilities import Capability
 from talon.errors import ActionFailed, AdapterUnavailable
 from talon.node import expand_path
 
@@ -125,6 +126,7 @@ class SupervisordProcessManager:
     """One supervisord, at ``url``; ``conf_dir`` is where ``enable`` writes program files."""
 
     name = "supervisord"
+    capabilities = frozenset({Capability.RESTART_SERVICE})
 
     def __init__(
         self, env: Mapping[str, str], *, url: str, conf_dir: str = "", timeout_s: float = 10.0

@@ -35,6 +35,7 @@ from pathlib import Path
 from talon.adapters.command import CommandResult
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
 from talon.adapters.tool import failure, run_tool
+from talon.capabilities import Capability
 from talon.errors import ActionFailed, AdapterUnavailable, TalonError
 from talon.node import home_dir
 
@@ -114,6 +115,7 @@ def _denied(result: CommandResult) -> bool:
 
 class SystemdProcessManager:
     name = "systemd"
+    capabilities = frozenset({Capability.RESTART_SERVICE})
 
     def __init__(
         self,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from talon.capabilities import Capability
+
 
 class ContainerRuntime(Protocol):
     name: str
+    capabilities: frozenset[Capability]  # what it can do, as plain data the core reads
 
     async def is_healthy(self) -> bool:
         """Judged by the real control path (socket, ssh), not status text (R7)."""

@@ -33,6 +33,7 @@ from talon.adapters.runtime.lima import (
     stop_then_start,
 )
 from talon.adapters.tool import failure, run_tool
+from talon.capabilities import Capability
 from talon.errors import ActionFailed, AdapterUnavailable
 from talon.node import home_dir
 
@@ -46,6 +47,8 @@ def short_name(profile: str) -> str:
 
 class ColimaRuntime:
     name = "colima"
+    # No forwarder-only restart: the forwards live in the VM's host agent (F20).
+    capabilities = frozenset({Capability.FORCE_CYCLE, Capability.VM_SHELL, Capability.UPTIME})
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
+from talon.capabilities import Capability
 from talon.errors import AdapterUnavailable, ErrorKind
 
 CONVENTIONAL_SOCKET = "/var/run/docker.sock"
@@ -200,6 +201,8 @@ class EngineRuntime:
     """A native engine: no VM, no shell into it, and Talon never restarts it."""
 
     name = "docker"
+    # Nothing of its own: the engine belongs to the host's process manager (engine_service).
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, env: Mapping[str, str], *, socket: str = "", timeout_s: float = 5.0) -> None:
         self._env = dict(env)
@@ -209,6 +212,11 @@ class EngineRuntime:
 
     def engine_socket(self) -> str:
         return self._socket
+
+    def engine_service(self, process_manager: str) -> str | None:
+        """The engine's conventional service under ``process_manager``: a dead engine is
+        restarted through it ([runtime] engine_service overrides)."""
+        return {"systemd": "docker.service"}.get(process_manager)
 
     def client(self) -> EngineClient:
         return EngineClient(self._socket, self.timeout_s)

@@ -73,7 +73,7 @@ def build_runtime(
         from talon.lab.runtime import LabRuntime
         from talon.node import expand_path
 
-        return LabRuntime(expand_path(config.lab_dir, env))
+        return LabRuntime(expand_path(config.lab_dir, env), profile=config.profile)
     if kind not in RUNTIME_KINDS or kind not in _ARGUMENTS:
         raise AdapterUnavailable(
             f"unknown runtime kind {kind!r}: use one of {', '.join(RUNTIME_KINDS)}"

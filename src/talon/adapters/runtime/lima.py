@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talon.adapters.tool import failure, run_tool
+from talon.capabilities import Capability
 from talon.errors import ActionFailed, AdapterUnavailable
 
 # Long bounds for the VM's own lifecycle; the daemon's action timeout wraps them.
@@ -89,6 +90,8 @@ _INET = re.compile(r"\binet\s+(\d{1,3}(?:\.\d{1,3}){3})/")
 
 class LimaRuntime:
     name = "lima"
+    # No forwarder-only restart: the forwards live in the instance's host agent (F20).
+    capabilities = frozenset({Capability.FORCE_CYCLE, Capability.VM_SHELL, Capability.UPTIME})
 
     def __init__(
         self,

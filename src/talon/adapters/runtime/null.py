@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from talon.capabilities import Capability
 from talon.errors import AdapterUnavailable
 
 
@@ -11,6 +12,7 @@ class NullRuntime:
     """No container runtime: the 'vm' path of every endpoint is skipped, and says why."""
 
     name = "null"
+    capabilities: frozenset[Capability] = frozenset()
 
     async def is_healthy(self) -> bool:
         raise AdapterUnavailable("no container runtime is configured ([runtime] kind = 'null')")

@@ -14,11 +14,13 @@ from typing import Any
 
 from talon.adapters.runtime.lima import HEALTH_SCRIPT, UPTIME_SCRIPT, shell_alive, shell_uptime
 from talon.adapters.ssh import ssh_argv
+from talon.capabilities import Capability
 from talon.errors import AdapterUnavailable
 
 
 class RemoteRuntime:
     name = "remote"
+    capabilities = frozenset({Capability.VM_SHELL, Capability.UPTIME})
 
     def __init__(
         self,

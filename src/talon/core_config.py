@@ -1,0 +1,102 @@
+"""From the configuration and the adapters to the core's plain values (``CoreConfig``).
+
+The core imports neither ``talon.config`` nor pydantic: this module is the one
+place that translates the TOML models, and the capabilities the runtime and
+process-manager adapters declare, into what ``step`` reads.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from talon.capabilities import Capability
+from talon.config.models import HealingConfig, TalonConfig
+from talon.config.probes import K8sProbe, ProbeSpec, ServiceProbe
+from talon.core.settings import CoreConfig, Healing, Platform, ProbePolicy
+
+
+class Declares(Protocol):
+    """An adapter that declares what it can do (``talon.capabilities``)."""
+
+    name: str
+    capabilities: frozenset[Capability]
+
+
+@runtime_checkable
+class ServedEngine(Protocol):
+    """A native engine that knows its conventional service under a process manager."""
+
+    def engine_service(self, process_manager: str) -> str | None: ...
+
+
+def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
+    threshold = (
+        spec.critical_after_consecutive_failures
+        if spec.critical
+        else config.probes.consecutive_failures_before_escalate
+    )
+    return ProbePolicy(
+        key=spec.key,
+        kind=spec.kind,
+        probe_class=spec.probe_class,
+        layer=spec.layer,
+        critical=spec.critical,
+        informational=spec.informational,
+        threshold=threshold,
+        witness_for=spec.witness_for,
+        classify_as=spec.classify_as,
+        check=spec.check if isinstance(spec, K8sProbe) else None,
+        restart_target=spec.label if isinstance(spec, ServiceProbe) else (spec.service or spec.key),
+    )
+
+
+def healing_of(h: HealingConfig) -> Healing:
+    return Healing(
+        warmup_secs=h.warmup_secs,
+        durability_checks=h.durability_checks,
+        durability_window_secs=h.durability_window_secs,
+        hold_secs=h.hold_secs,
+        force_cycle_confirm_ticks=h.force_cycle_confirm_ticks,
+        force_cycle_confirm_window_secs=h.force_cycle_confirm_window_secs,
+        force_cycle_cooldown_secs=h.force_cycle_cooldown_secs,
+        bridge_cooldown_secs=h.bridge_cooldown_secs,
+        heal_script_cooldown_secs=h.heal_script_cooldown_secs,
+        restart_cooldown_secs=h.restart_cooldown_secs,
+        rbac_cooldown_secs=h.rbac_cooldown_secs,
+        budget_per_incident=h.budget_per_incident,
+        critical_retry_secs=h.critical_retry_secs,
+        runtime_min_uptime_secs=h.runtime_min_uptime_secs,
+        runtime_crash_loop_cycles=h.runtime_crash_loop_cycles,
+        worker_crash_loop_restarts=h.worker_crash_loop_restarts,
+        rbac_guard=bool(h.rbac_guard_manifest),
+    )
+
+
+def platform_of(config: TalonConfig, runtime: Declares, process_manager: Declares) -> Platform:
+    """What this node can do: the union of what its two adapters declare."""
+    engine: str | None = config.runtime.engine_service
+    if not engine and isinstance(runtime, ServedEngine):
+        engine = runtime.engine_service(process_manager.name)
+    return Platform(
+        can=runtime.capabilities | process_manager.capabilities,
+        runtime=runtime.name,
+        process_manager=process_manager.name,
+        engine_service=engine or None,
+    )
+
+
+def core_config(
+    config: TalonConfig, node_id: str, runtime: Declares, process_manager: Declares
+) -> CoreConfig:
+    return CoreConfig(
+        node_id=node_id,
+        probes={p.key: policy_of(p, config) for p in config.service_probes},
+        healing=healing_of(config.healing),
+        platform=platform_of(config, runtime, process_manager),
+        agent_cooldown_secs=config.escalation.agent_cooldown_secs,
+        sos_cooldown_secs=config.escalation.sos_cooldown_secs,
+        critical_threshold_secs=config.escalation.critical_threshold_secs,
+        heal_script=bool(config.heal_script),
+        cloud_agent=bool(config.agent.cloud_command),
+        local_agent=bool(config.agent.local_command),
+    )
