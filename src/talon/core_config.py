@@ -7,6 +7,7 @@ process-manager adapters declare, into what ``step`` reads.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Protocol, runtime_checkable
 
 from talon.capabilities import Capability
@@ -51,25 +52,9 @@ def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
 
 
 def healing_of(h: HealingConfig) -> Healing:
-    return Healing(
-        warmup_secs=h.warmup_secs,
-        durability_checks=h.durability_checks,
-        durability_window_secs=h.durability_window_secs,
-        hold_secs=h.hold_secs,
-        force_cycle_confirm_ticks=h.force_cycle_confirm_ticks,
-        force_cycle_confirm_window_secs=h.force_cycle_confirm_window_secs,
-        force_cycle_cooldown_secs=h.force_cycle_cooldown_secs,
-        bridge_cooldown_secs=h.bridge_cooldown_secs,
-        heal_script_cooldown_secs=h.heal_script_cooldown_secs,
-        restart_cooldown_secs=h.restart_cooldown_secs,
-        rbac_cooldown_secs=h.rbac_cooldown_secs,
-        budget_per_incident=h.budget_per_incident,
-        critical_retry_secs=h.critical_retry_secs,
-        runtime_min_uptime_secs=h.runtime_min_uptime_secs,
-        runtime_crash_loop_cycles=h.runtime_crash_loop_cycles,
-        worker_crash_loop_restarts=h.worker_crash_loop_restarts,
-        rbac_guard=bool(h.rbac_guard_manifest),
-    )
+    """The decision values of ``[healing]`` (its timeouts belong to the executor)."""
+    values = {f.name: getattr(h, f.name) for f in fields(Healing) if f.name != "rbac_guard"}
+    return Healing(**values, rbac_guard=bool(h.rbac_guard_manifest))
 
 
 def platform_of(config: TalonConfig, runtime: Declares, process_manager: Declares) -> Platform:

@@ -76,3 +76,17 @@ def test_the_purity_check_can_fail() -> None:
     baseline = _modules(BASELINE)
     loaded = _modules("import talon.core_config; " + BASELINE) - baseline
     assert {"pydantic", "talon.config"} <= loaded
+
+
+def test_the_cores_windows_are_the_configs_and_default_alike() -> None:
+    """The core's plain ``Healing`` is the config's ``[healing]`` minus its timeouts: the
+    same names and the same defaults, so neither can drift from the other."""
+    from dataclasses import fields
+
+    from talon.config.models import HealingConfig
+    from talon.core import Healing
+    from talon.core_config import healing_of
+
+    assert healing_of(HealingConfig()) == Healing()
+    config_keys = set(HealingConfig.model_fields)
+    assert {f.name for f in fields(Healing)} - {"rbac_guard"} <= config_keys

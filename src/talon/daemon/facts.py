@@ -25,8 +25,10 @@ async def gather_facts(w: Wiring, worker: WorkerLink, wall: float) -> Facts:
 
 
 async def lock_holder(w: Wiring) -> str | None:
-    """A heal script that outlived a Talon, or another healer, at work on the runtime."""
-    return await asyncio.to_thread(held_by, w.runtime_lock)
+    """A heal script that outlived a Talon, or another healer, at work on the runtime.
+
+    A non-blocking flock on a local file: no thread needed (state writes are inline too)."""
+    return held_by(w.runtime_lock)
 
 
 async def _uptime(w: Wiring) -> float | None:
