@@ -154,3 +154,25 @@ def test_status_lists_every_probe_with_its_path_and_the_host_resources(tmp_path:
     assert "memory:" in table
     assert "load:" in table
     assert "disk:" in table
+
+
+def test_hold_clear_with_a_daemon_that_does_not_answer_exits_1_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """A running daemon (here: its instance lock, held) busy with a long heal: the command
+    waits for its next cycle boundary; the CLI says so, and never edits the files."""
+    from talon.daemon.lock import InstanceLock
+
+    StateStore(tmp_path).save(_held().state, Clock())
+    before = (tmp_path / "state.json").read_bytes()
+    lock = InstanceLock(tmp_path / "talon.lock")
+    lock.acquire()
+    try:
+        done = talon(tmp_path, "hold", "clear", "--wait", "1")
+    finally:
+        lock.release()
+    assert done.returncode == 1
+    assert "asked the running daemon" in done.stdout
+    assert "not confirmed within 1s" in done.stderr
+    assert (tmp_path / "state.json").read_bytes() == before  # the daemon's file, untouched
+    assert list((tmp_path / "commands").glob("*.json"))  # it will be applied
