@@ -157,3 +157,42 @@ def test_a_runtime_lock_held_while_the_probes_ran_makes_the_runtime_busy(
             await w.aclose()
 
     asyncio.run(once())
+
+
+def test_a_runner_that_raises_is_a_failed_action_never_a_missing_outcome(
+    identity: NodeIdentity, tmp_path: Path
+) -> None:
+    """An action's outcome is a fact: even a bug in the runner reaches the core as one,
+    so no key is awaited for ever and the agent tier may act."""
+
+    class Broken:
+        async def run(self, action: Action, view: CycleView) -> Outcome:
+            raise RuntimeError("a bug")
+
+    watch = Watch(
+        state=CoreState(),
+        clock=Clock(),
+        runner=Broken(),
+        record=lambda step, report: None,
+        facts=_facts,
+    )
+    w = _wiring(identity, tmp_path)
+
+    async def once() -> None:
+        try:
+            cycle = await watch.run_once(w)
+            incident = watch.state.incident
+            assert incident is not None
+            assert incident.pending == {} or all(
+                p.kind in (ActionKind.AGENT_CLOUD, ActionKind.SOS)
+                for p in incident.pending.values()
+            )
+            assert incident.results["heal_script:runtime"] is ActionStatus.FAILED
+            assert any(a.kind is ActionKind.AGENT_CLOUD for a in cycle.actions)
+            await asyncio.sleep(0.1)  # the agent, in the background, failed the same way
+            assert [o.status for o in watch.inbox] == [ActionStatus.FAILED]
+        finally:
+            await watch.aclose()
+            await w.aclose()
+
+    asyncio.run(once())

@@ -151,12 +151,20 @@ class Watch:
             if action.kind in BACKGROUND:
                 self.in_background(action, view)
                 continue
-            outcome = await self.runner.run(action, view)
+            outcome = await self._run(action, view)
             if action.kind in TIERS:
                 outcomes.append(self._reported(action, outcome))
             if action.kind in HEALS and outcome.status in CHANGED_SOMETHING:
                 await self._after(action, view)
         return outcomes
+
+    async def _run(self, action: Action, view: CycleView) -> Outcome:
+        """The runner's outcome; a bug in it is a failed action, never a missing outcome
+        (the core would await the key for ever). Cancellation (a stop) propagates."""
+        try:
+            return await self.runner.run(action, view)
+        except Exception as exc:
+            return Outcome(FAILED, f"internal error while running it: {exc!r}")
 
     def _reported(self, action: Action, outcome: Outcome) -> ActionOutcome:
         return ActionOutcome(action.key, outcome.status, outcome.detail, self.clock.now())
@@ -169,14 +177,14 @@ class Watch:
             action.incident_id,
             f"after {action.kind.value}",
         )
-        await self.runner.run(capture, view)
+        await self._run(capture, view)
 
     def in_background(self, action: Action, view: CycleView | None = None) -> None:
         """Run beside the loop; a tracked action's outcome reaches the next step."""
         view = view or CycleView(self.state, self.last_report, tuple(self.history))
 
         async def run() -> None:
-            outcome = await self.runner.run(action, view)
+            outcome = await self._run(action, view)
             if action.kind in TIERS:
                 self.inbox.append(self._reported(action, outcome))
 
