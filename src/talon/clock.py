@@ -16,6 +16,7 @@ trusted across a jump.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,6 +31,12 @@ def read_boot_id(path: Path = BOOT_ID) -> str | None:
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+def unique_name(wall: float) -> str:
+    """A name no lost file can make come back: the UTC second and 6 random hex digits
+    (a cycle, and so the incident it opens, F23; an operator's command)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall)) + "-" + secrets.token_hex(3)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from talon.actions.outcome import Outcome
 from talon.capabilities import Capability
 from talon.clock import Clock
 from talon.config import load
 from talon.core import Action, ActionKind, ActionStatus, CoreState, Facts, NodeState, Platform, Step
-from talon.daemon.cycle import Watch
+from talon.daemon.cycle import Runner, Watch
 from talon.daemon.view import CycleView
 from talon.daemon.wiring import Wiring
 from talon.lab.substrate import render_toml
@@ -58,6 +59,12 @@ async def _facts(w: Wiring) -> Facts:
     return Facts()
 
 
+def _watch(runner: Runner, **kw: Any) -> Watch:
+    """A fresh watch: nothing recorded unless ``record`` is given, no facts."""
+    kw.setdefault("record", lambda step, report: None)
+    return Watch(state=CoreState(), clock=Clock(), runner=runner, facts=_facts, **kw)
+
+
 def test_a_refused_heal_is_followed_by_the_next_in_the_same_run_once(
     identity: NodeIdentity, tmp_path: Path
 ) -> None:
@@ -67,7 +74,7 @@ def test_a_refused_heal_is_followed_by_the_next_in_the_same_run_once(
     def record(step: Step, report: object) -> None:
         seen.append("record " + ",".join(a.kind.value for a in step.actions if a.tier))
 
-    watch = Watch(state=CoreState(), clock=Clock(), runner=runner, record=record, facts=_facts)
+    watch = _watch(runner, record=record)
     w = _wiring(identity, tmp_path)
 
     async def once() -> None:
@@ -95,13 +102,7 @@ def test_a_background_actions_outcome_reaches_the_next_step(
     """No heal on this node (a native engine with no service): the agent, in the
     background; its outcome is in the core's trail after the next cycle."""
     seen: list[str] = []
-    watch = Watch(
-        state=CoreState(),
-        clock=Clock(),
-        runner=Scripted({ActionKind.AGENT_CLOUD: ActionStatus.FAILED}, seen),
-        record=lambda step, report: None,
-        facts=_facts,
-    )
+    watch = _watch(Scripted({ActionKind.AGENT_CLOUD: ActionStatus.FAILED}, seen))
     w = _wiring(identity, tmp_path)
     w.core = replace(w.core, heal_script=False, platform=Platform(frozenset()))
 
@@ -133,14 +134,7 @@ def test_a_runtime_lock_held_while_the_probes_ran_makes_the_runtime_busy(
     async def lock(w: Wiring) -> str | None:
         return held.pop() if held else None  # held before the probes, free after them
 
-    watch = Watch(
-        state=CoreState(),
-        clock=Clock(),
-        runner=Scripted({}, seen),
-        record=lambda step, report: None,
-        facts=_facts,
-        lock_holder=lock,
-    )
+    watch = _watch(Scripted({}, seen), lock_holder=lock)
     w = _wiring(identity, tmp_path)
 
     async def once() -> None:
@@ -169,13 +163,7 @@ def test_a_runner_that_raises_is_a_failed_action_never_a_missing_outcome(
         async def run(self, action: Action, view: CycleView) -> Outcome:
             raise RuntimeError("a bug")
 
-    watch = Watch(
-        state=CoreState(),
-        clock=Clock(),
-        runner=Broken(),
-        record=lambda step, report: None,
-        facts=_facts,
-    )
+    watch = _watch(Broken())
     w = _wiring(identity, tmp_path)
 
     async def once() -> None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from talon.clock import Clock
+from talon.clock import Clock, unique_name
 from talon.core import clear_hold
 from talon.store import StoreError, atomic_write
 
@@ -62,8 +61,7 @@ class Inbox:
     # the CLI's side -------------------------------------------------------------------
     def submit(self, verb: str, by: str) -> Command:
         now = time.time()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-        command = Command(f"{stamp}-{secrets.token_hex(3)}", verb, by, now)
+        command = Command(unique_name(now), verb, by, now)
         atomic_write(self.dir / f"{command.id}.json", json.dumps(command.as_dict()).encode())
         return command
 
@@ -85,12 +83,8 @@ class Inbox:
     # the daemon's side ----------------------------------------------------------------
     def pending(self) -> list[Command]:
         """Commands not answered yet, oldest first; an unreadable one is answered as such."""
-        try:
-            paths = sorted(p for p in self.dir.glob("*.json") if not p.name.startswith("."))
-        except OSError:
-            return []
         out = []
-        for path in paths:
+        for path in self._files():
             try:
                 raw = json.loads(path.read_bytes())
                 out.append(
@@ -102,9 +96,14 @@ class Inbox:
         return out
 
     def waiting(self) -> bool:
-        with contextlib.suppress(OSError):
-            return any(not p.name.startswith(".") for p in self.dir.glob("*.json"))
-        return False
+        return bool(self._files())
+
+    def _files(self) -> list[Path]:
+        """The command files, oldest first (a temp file being written starts with '.')."""
+        try:
+            return sorted(p for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        except OSError:
+            return []
 
     def answer(self, command: Command, result: dict[str, Any]) -> None:
         """Write the answer, then drop the command; a failed write leaves it for a retry."""

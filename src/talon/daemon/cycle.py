@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from talon.actions.outcome import DONE, FAILED, TIMEOUT, Outcome
-from talon.clock import Clock
+from talon.clock import Clock, unique_name
 from talon.core import (
     Action,
     ActionKind,
@@ -73,13 +72,6 @@ class Cycle:
         return tuple(a for s in self.steps for a in s.actions)
 
 
-def cycle_stamp(wall: float) -> str:
-    """A cycle's unique name: its UTC second and 6 random hex digits (F23)."""
-    import time
-
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall)) + "-" + secrets.token_hex(3)
-
-
 class Watch:
     def __init__(
         self,
@@ -90,7 +82,7 @@ class Watch:
         record: Callable[[Step, CycleReport | None], None],
         facts: Callable[[Wiring], Awaitable[Facts]],
         lock_holder: Callable[[Wiring], Awaitable[str | None]] | None = None,
-        stamp: Callable[[float], str] = cycle_stamp,
+        stamp: Callable[[float], str] = unique_name,
     ) -> None:
         self.state = state
         self.clock = clock

@@ -180,10 +180,7 @@ class Daemon:
         )
         self.deadman = Deadman(self.identity.node_id, self.metrics, shadow=self.shadow)
         self.w = Wiring.build(first, self.state_dir, self.clock)
-        self.metrics.watch(
-            worker=lambda: self.worker.view(self.clock.wall()),
-            notify_pending=lambda: len(self.w.notifier.pending()),
-        )
+        self.metrics.watch(worker=self._worker_view, notify_pending=self._notify_pending)
         if self.mode != "worker-only":
             self.tracer = await build_tracer(
                 self.w.loaded.config.telemetry,
@@ -243,9 +240,9 @@ class Daemon:
                 tasks=lambda: self.tasks.state,
                 running_actions=self.executor.running_view,
                 config_error=lambda: self.reloader.error,
-                worker=lambda: self.worker.view(self.clock.wall()),
+                worker=self._worker_view,
                 write_errors=lambda: self.outputs.write_errors,
-                notify_pending=lambda: len(self.w.notifier.pending()),
+                notify_pending=self._notify_pending,
                 stopped=lambda: self._stopping,
                 extra={"config": str(self.config_path), "mode": self.mode},
             ),
@@ -259,7 +256,8 @@ class Daemon:
             recover(self.journal, self.watch, self.outputs, self.log, self.clock)
 
     def _start_tasks(self) -> None:
-        if self.worker.start(self.w, self.journal, self.log, self.identity.log_dir, self._wall):
+        log_dir = self.identity.log_dir
+        if self.worker.start(self.w, self.journal, self.log, log_dir, self.clock.wall):
             self.tasks.start("worker", self.worker.run)
         elif self.w.loaded.config.worker is not None:
             self.log.info("worker.not_supervised", why=self.worker.why_not)
@@ -271,8 +269,11 @@ class Daemon:
             self.tasks.start("notify-retry", self._retry_notifications)
             self.tasks.start("commands", self._watch_commands)
 
-    def _wall(self) -> float:
-        return self.clock.wall()
+    def _worker_view(self) -> dict[str, Any] | None:
+        return self.worker.view(self.clock.wall())
+
+    def _notify_pending(self) -> int:
+        return len(self.w.notifier.pending())
 
     async def _worker_only(self) -> None:
         """Only the worker: wait for a signal, applying reloads as they come."""
@@ -336,11 +337,9 @@ class Daemon:
         return pace.interval(self.w.loaded.config, self.watch.state)
 
     def _pace(self) -> dict[str, float]:
-        running = bool(self.executor.running)
-        stale = pace.stale_after(
-            self.w.loaded.config, self.w.loaded.probes, self.interval(), running
-        )
-        return {"interval_s": self.interval(), "stale_after_s": stale}
+        loaded, every = self.w.loaded, self.interval()
+        stale = pace.stale_after(loaded.config, loaded.probes, every, bool(self.executor.running))
+        return {"interval_s": every, "stale_after_s": stale}
 
     # --------------------------------------------------------------- cycle
     async def _cycle(self) -> None:
