@@ -18,6 +18,11 @@ declare -A NEED=(
   [chromium]=chromium              # the status page's test in a real headless browser
   [promtool]=prometheus            # validates docs/prometheus rules (promtool check/test rules)
   [faketime]=faketime              # libfaketime: a real wall-clock step for a running `talon run` (F22)
+  [dockerd]=docker.io              # a real Docker engine in its own namespaces (engine adapter, linux lab)
+  [busybox]=busybox-static         # the rootfs of the tiny local image those containers run
+  [systemd-nspawn]=systemd-container  # a real system-mode systemd in a container (system scope)
+  [/usr/lib/nagios/plugins/check_tcp]=monitoring-plugins-basic  # real Nagios plugins
+  [/lib/systemd/systemd]=systemd   # a real systemd user manager in a private mount namespace
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -12,11 +12,14 @@ import platform as _platform
 import re
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 APP_NAME = "talon"
+# Every child's PATH holds these after the configured directories (R1).
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+MACOS_PATH = ("/opt/homebrew/bin", "/opt/homebrew/sbin")
 
 
 _VAR = re.compile(r"\$(\w+|\{[^}]*\})")
@@ -42,6 +45,14 @@ def expand_path(value: str | os.PathLike[str], env: Mapping[str, str] | None = N
     if text == "~" or text.startswith("~/"):
         text = str(home_dir(env)) + text[1:]
     return Path(text)
+
+
+def exec_path(extra: Sequence[str] = (), inherited: str | None = None) -> str:
+    """PATH for children: configured dirs, the platform's system dirs, then Talon's own PATH."""
+    dirs = [*extra, *(MACOS_PATH if sys.platform == "darwin" else ()), *SYSTEM_PATH]
+    if inherited:
+        dirs.extend(inherited.split(os.pathsep))
+    return os.pathsep.join(dict.fromkeys(d for d in dirs if d))
 
 
 def _platform_name() -> str:

@@ -23,17 +23,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-MACOS_PATH = ("/opt/homebrew/bin", "/opt/homebrew/sbin")
+from talon.node import exec_path as exec_path  # re-exported: where the adapters look it up
+
 OUTPUT_CAP = 64 * 1024
-
-
-def exec_path(extra: Sequence[str] = (), inherited: str | None = None) -> str:
-    """PATH for children: configured dirs, system dirs, then Talon's own PATH."""
-    dirs = [*extra, *(MACOS_PATH if sys.platform == "darwin" else ()), *SYSTEM_PATH]
-    if inherited:
-        dirs.extend(inherited.split(os.pathsep))
-    return os.pathsep.join(dict.fromkeys(d for d in dirs if d))
 
 
 def exec_env(

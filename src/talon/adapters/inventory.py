@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from talon.adapters.command import MACOS_PATH, SYSTEM_PATH
 from talon.adapters.process.factory import SYSTEMD_RUNNING, detect_kind
 from talon.adapters.runtime.engine import CONVENTIONAL_SOCKET
-from talon.node import home_dir
+from talon.node import MACOS_PATH, SYSTEM_PATH, home_dir
 
 REDIS_ADDRESS = ("127.0.0.1", 6379)
 PING_TIMEOUT_S = 0.5
@@ -103,8 +102,6 @@ def detect_inventory(
     conventional_socket: str = CONVENTIONAL_SOCKET,
 ) -> Inventory:
     """Look at this host through ``env`` (the children's environment, with their PATH)."""
-    from talon.config.models import ProcessManagerConfig
-
     path = env.get("PATH", "")
     tools = {name: _which(name, path) for name in _TOOLS}
     found: list[str] = []
@@ -152,9 +149,7 @@ def detect_inventory(
     }
     found.append(said[answer])
 
-    manager = detect_kind(
-        ProcessManagerConfig(), env, platform=platform, systemd_marker=systemd_marker
-    )
+    manager = detect_kind({"kind": "auto"}, env, platform=platform, systemd_marker=systemd_marker)
     found.append(f"process manager: {manager}" if manager != "null" else "no process manager")
     if tools["supervisord"] and manager == "null":
         found.append(

@@ -93,7 +93,8 @@ def _manager(
     config: TalonConfig, config_path: Path, *, exists: bool
 ) -> tuple[ProcessManager, str] | int:
     env = children_env(config)
-    kind = detect_kind(config.process_manager, env)
+    settings = config.process_manager.model_dump()
+    kind = detect_kind(settings, env)
     if kind not in HOST_MANAGERS:
         where = (
             str(config_path) if exists else f"the config (or run `talon init` first: {config_path})"
@@ -104,7 +105,7 @@ def _manager(
             + NO_MANAGER_FIX.format(path=where),
             2,
         )
-    return build_process_manager(config.process_manager, env), kind
+    return build_process_manager(settings, env), kind
 
 
 def _load(

@@ -162,10 +162,10 @@ def parse_services(
 
 
 def _default_timeout(kind: str, config: TalonConfig) -> int:
-    from talon.adapters.runtime.factory import RUNTIME_PROBE_KINDS, probe_timeout_secs
+    from talon.kinds import RUNTIME_PROBE_KINDS
 
     if kind in RUNTIME_PROBE_KINDS:
-        return probe_timeout_secs(config.probes)
+        return config.probes.runtime_timeout_secs
     return config.probes.k8s_timeout_secs if kind == "k8s" else config.probes.service_timeout_secs
 
 

@@ -101,6 +101,11 @@ class ProbesConfig(Section):
     critical_after_consecutive_failures: Count = 2
     consecutive_failures_before_escalate: Count = 3
 
+    @property
+    def runtime_timeout_secs(self) -> int:
+        """Default timeout of the runtime-layer probes: the original format's VM-runtime key."""
+        return self.colima_timeout_secs
+
 
 class HealthConfig(Section):
     enabled: bool = True
@@ -158,12 +163,10 @@ class RuntimeConfig(Section):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
-        if value in ("null", "static", "lab"):
-            return value  # the built-in kinds: no need to load the platform registry
-        from talon.adapters.runtime.kinds import RUNTIME_KINDS
+        from talon.kinds import runtime_kinds
 
-        if value not in RUNTIME_KINDS:
-            raise ValueError(f"must be one of {', '.join(RUNTIME_KINDS)}, got {value!r}")
+        if value not in runtime_kinds():
+            raise ValueError(f"must be one of {', '.join(runtime_kinds())}, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -182,10 +185,11 @@ class RuntimeConfig(Section):
 class ProcessManagerConfig(Section):
     """Talon-only: the process manager that owns host services."""
 
-    kind: Literal["auto", "null", "lab", "launchd", "systemd", "supervisord"] = Field(
+    kind: str = Field(
         "auto",
         description="auto: detected (launchd on macOS, systemd where it runs, supervisord "
-        "when supervisord_url is set, else null); lab: the lab's VM services.",
+        "when supervisord_url is set, else null); null, launchd, systemd, supervisord, or a "
+        "registered plug-in's kind (`talon validate` lists them; the lab's is lab).",
     )
     systemd_scope: Literal["auto", "user", "system"] = Field(
         "auto", description="systemd: where units live; auto looks in both (R24)."
@@ -209,6 +213,15 @@ class ProcessManagerConfig(Section):
         "program section there.",
     )
     timeout_secs: Seconds = Field(10, description="Bound of every process-manager call.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from talon.kinds import process_manager_kinds
+
+        if value not in process_manager_kinds():
+            raise ValueError(f"must be one of {', '.join(process_manager_kinds())}, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _supervisord_needs_url(self) -> ProcessManagerConfig:

@@ -15,10 +15,10 @@ SOCKET_KINDS = frozenset({"http", "tcp", "redis"})
 def collect_warnings(
     config: TalonConfig, identity: NodeIdentity, env: Mapping[str, str]
 ) -> list[str]:
-    from talon.adapters.process.factory import detect_kind
+    from talon.kinds import detect_process_manager
 
     out: list[str] = []
-    manager = detect_kind(config.process_manager, env)
+    manager = detect_process_manager(config.process_manager.model_dump(), env)
     if config.heal_script and not expand_path(config.heal_script, env).exists():
         out.append(f"heal_script {config.heal_script!r} does not exist on this machine")
     if config.worker is not None:
@@ -69,7 +69,7 @@ def collect_warnings(
 def _ssh_warnings(probe: SshProbe, config: TalonConfig, env: Mapping[str, str]) -> list[str]:
     import shutil
 
-    from talon.adapters.command import exec_path
+    from talon.node import exec_path
 
     out = []
     path = exec_path(config.exec.path, env.get("PATH") if config.exec.inherit_path else None)

@@ -36,12 +36,13 @@ class ProbeContext:
         cls, config: TalonConfig, identity: NodeIdentity, *, clock: Callable[[], float] = time.time
     ) -> ProbeContext:
         from talon.adapters.process.factory import build_process_manager
-        from talon.adapters.runtime.factory import build_runtime, probe_timeout_secs
+        from talon.adapters.runtime.factory import build_runtime
 
         env = children_env(config)
-        runtime = build_runtime(config.runtime, env, timeout_s=probe_timeout_secs(config.probes))
-        lab_dir = expand_path(config.runtime.lab_dir, env) if config.runtime.lab_dir else None
-        process_manager = build_process_manager(config.process_manager, env, lab_dir=lab_dir)
+        timeout_s = float(config.probes.runtime_timeout_secs)
+        runtime = build_runtime(config.runtime.model_dump(), env, timeout_s=timeout_s)
+        settings = config.process_manager.model_dump()
+        process_manager = build_process_manager(settings, env, runtime=runtime)
         return cls(
             identity=identity,
             runtime=runtime,

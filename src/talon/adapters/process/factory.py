@@ -1,45 +1,52 @@
-"""Build the configured ProcessManager, or detect the host's; a kind is imported only when built.
+"""Build the configured ProcessManager from plain values, or detect the host's.
 
-Detection (``kind = "auto"``), first match wins:
+Detection (``kind = "auto"``, registered as the ``auto`` entry of the
+``talon.process_managers`` group), first match wins:
 
 1. ``supervisord_url`` is set: supervisord (the operator named its socket).
 2. macOS with ``launchctl`` on the children's PATH: launchd.
 3. systemd is PID 1 (``/run/systemd/system`` exists, systemd's own test) and
    ``systemctl`` is on PATH: systemd.
 4. otherwise: null (Talon supervises its worker itself and restarts nothing else).
+
+Each builder takes ``[process_manager]`` as a plain dict
+(``ProcessManagerConfig.model_dump()``), the children's environment, the call
+timeout and the runtime already built (a stand-in manager may serve the
+runtime's services); a kind's module is imported only when it is built.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from talon.adapters.process.base import ProcessManager
-from talon.adapters.process.kinds import PROCESS_MANAGER_KINDS
 from talon.adapters.process.null import NullProcessManager
-
-if TYPE_CHECKING:
-    from talon.config.models import ProcessManagerConfig
+from talon.errors import AdapterUnavailable
+from talon.kinds import AUTO, PROCESS_MANAGER_GROUP, UnknownKind, builder
 
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 
+Settings = Mapping[str, Any]
+Env = Mapping[str, str]
+
 
 def detect_kind(
-    config: ProcessManagerConfig,
-    env: Mapping[str, str],
+    settings: Settings,
+    env: Env,
     *,
     platform: str = sys.platform,
     systemd_marker: Path = SYSTEMD_RUNNING,
 ) -> str:
     """The kind ``auto`` stands for on this host (see the module docstring)."""
-    if config.kind != "auto":
-        return config.kind
+    kind = str(settings.get("kind") or AUTO)
+    if kind != AUTO:
+        return kind
     path = env.get("PATH", "")
-    if config.supervisord_url:
+    if settings.get("supervisord_url"):
         return "supervisord"
     if platform == "darwin" and shutil.which("launchctl", path=path):
         return "launchd"
@@ -48,40 +55,50 @@ def detect_kind(
     return "null"
 
 
-def _load(target: str) -> Callable[..., Any]:
-    module, _, attr = target.partition(":")
-    return cast(Callable[..., Any], getattr(importlib.import_module(module), attr))
+def null(settings: Settings, env: Env, *, timeout_s: float, runtime: object) -> ProcessManager:
+    return NullProcessManager()
+
+
+def launchd(settings: Settings, env: Env, *, timeout_s: float, runtime: object) -> ProcessManager:
+    from talon.adapters.process.launchd import LaunchdProcessManager
+
+    domain, uid = str(settings.get("launchd_domain") or AUTO), settings.get("launchd_uid")
+    return LaunchdProcessManager(env, domain=domain, uid=uid, timeout_s=timeout_s)
+
+
+def systemd(settings: Settings, env: Env, *, timeout_s: float, runtime: object) -> ProcessManager:
+    from talon.adapters.process.systemd import SystemdProcessManager
+
+    scope = str(settings.get("systemd_scope") or AUTO)
+    return SystemdProcessManager(env, scope=scope, timeout_s=timeout_s)
+
+
+def supervisord(
+    settings: Settings, env: Env, *, timeout_s: float, runtime: object
+) -> ProcessManager:
+    from talon.adapters.process.supervisord import SupervisordProcessManager
+
+    return SupervisordProcessManager(
+        env,
+        url=str(settings.get("supervisord_url") or ""),
+        conf_dir=str(settings.get("supervisord_conf_dir") or ""),
+        timeout_s=timeout_s,
+    )
 
 
 def build_process_manager(
-    config: ProcessManagerConfig,
-    env: Mapping[str, str],
+    settings: Settings,
+    env: Env,
     *,
-    lab_dir: Path | None = None,
+    runtime: object = None,
     platform: str = sys.platform,
     systemd_marker: Path = SYSTEMD_RUNNING,
 ) -> ProcessManager:
-    """The adapter for ``[process_manager]``; ``env`` is the children's environment."""
-    kind = detect_kind(config, env, platform=platform, systemd_marker=systemd_marker)
-    timeout_s = float(config.timeout_secs)
-    if kind == "null":
-        return NullProcessManager()
-    if kind == "lab":
-        return _load(PROCESS_MANAGER_KINDS["lab"])(lab_dir) if lab_dir else NullProcessManager()
-    cls = _load(PROCESS_MANAGER_KINDS[kind])
-    if kind == "launchd":
-        return cast(
-            ProcessManager,
-            cls(env, domain=config.launchd_domain, uid=config.launchd_uid, timeout_s=timeout_s),
-        )
-    if kind == "systemd":
-        return cast(ProcessManager, cls(env, scope=config.systemd_scope, timeout_s=timeout_s))
-    return cast(
-        ProcessManager,
-        cls(
-            env,
-            url=config.supervisord_url,
-            conf_dir=config.supervisord_conf_dir,
-            timeout_s=timeout_s,
-        ),
-    )
+    """The adapter for ``[process_manager]`` (as a dict); ``env`` is the children's environment."""
+    kind = detect_kind(settings, env, platform=platform, systemd_marker=systemd_marker)
+    timeout_s = float(settings.get("timeout_secs") or 10)
+    try:
+        build = builder(PROCESS_MANAGER_GROUP, kind)
+    except UnknownKind as exc:
+        raise AdapterUnavailable(f"[process_manager] {exc}") from None
+    return cast(ProcessManager, build(settings, env, timeout_s=timeout_s, runtime=runtime))

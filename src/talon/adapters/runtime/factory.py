@@ -1,82 +1,82 @@
-"""Build the configured ContainerRuntime; a kind's module is imported only when chosen."""
+"""Build the configured ContainerRuntime from plain values; a kind's module loads only when built.
+
+The kind's builder comes from the registry (``talon.kinds``, entry points in
+the ``talon.runtimes`` group). Each builder below takes ``[runtime]`` as a
+plain dict (``RuntimeConfig.model_dump()``), the children's environment and
+the probe timeout, so nothing here imports the config.
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 from talon.adapters.runtime.base import ContainerRuntime
-from talon.adapters.runtime.kinds import RUNTIME_KINDS
 from talon.adapters.runtime.null import NullRuntime, StaticRuntime
 from talon.errors import AdapterUnavailable
+from talon.kinds import RUNTIME_GROUP, UnknownKind, builder
 
-if TYPE_CHECKING:
-    from talon.config.models import ProbesConfig, RuntimeConfig
-
-# Probe kinds that ask the runtime (or its engine) and share its default timeout.
-RUNTIME_PROBE_KINDS = ("runtime", "container")
+Settings = Mapping[str, Any]
+Env = Mapping[str, str]
 
 
-def probe_timeout_secs(probes: ProbesConfig) -> int:
-    """Default timeout of the runtime-layer probes: the original format's VM-runtime key."""
-    return probes.colima_timeout_secs
+def null(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    return NullRuntime()
 
 
-def _vm(config: RuntimeConfig, timeout_s: float) -> dict[str, Any]:
-    return {"profile": config.profile, "socket": config.socket, "timeout_s": timeout_s}
+def static(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    address = settings.get("vm_address")
+    return StaticRuntime(str(address)) if address else NullRuntime()
 
 
-def _lima(config: RuntimeConfig, timeout_s: float) -> dict[str, Any]:
-    return {"instance": config.profile, "timeout_s": timeout_s, "address": config.vm_address}
+def colima(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    from talon.adapters.runtime.colima import ColimaRuntime
+
+    return ColimaRuntime(
+        env,
+        profile=str(settings.get("profile") or "default"),
+        socket=str(settings.get("socket") or ""),
+        timeout_s=timeout_s,
+    )
 
 
-def _engine(config: RuntimeConfig, timeout_s: float) -> dict[str, Any]:
-    return {"socket": config.socket, "timeout_s": timeout_s}
+def lima(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    from talon.adapters.runtime.lima import LimaRuntime
+
+    return LimaRuntime(
+        env,
+        instance=str(settings.get("profile") or "default"),
+        timeout_s=timeout_s,
+        address=settings.get("vm_address"),
+    )
 
 
-def _remote(config: RuntimeConfig, timeout_s: float) -> dict[str, Any]:
-    return {
-        "host": config.remote_host,
-        "ssh_options": tuple(config.ssh_options),
-        "timeout_s": timeout_s,
-        "address": config.vm_address,
-    }
+def engine(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    from talon.adapters.runtime.engine import EngineRuntime
+
+    return cast(
+        ContainerRuntime,
+        EngineRuntime(env, socket=str(settings.get("socket") or ""), timeout_s=timeout_s),
+    )
 
 
-# kind -> the keyword arguments its class takes from [runtime]; every one also gets env.
-_ARGUMENTS: dict[str, Callable[[RuntimeConfig, float], dict[str, Any]]] = {
-    "colima": _vm,
-    "lima": _lima,
-    "docker": _engine,
-    "remote": _remote,
-}
+def remote(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    from talon.adapters.runtime.remote import RemoteRuntime
+
+    return RemoteRuntime(
+        env,
+        host=str(settings.get("remote_host") or ""),
+        ssh_options=tuple(settings.get("ssh_options") or ()),
+        timeout_s=timeout_s,
+        address=settings.get("vm_address"),
+    )
 
 
-def _load(target: str) -> Callable[..., Any]:
-    module, _, attr = target.partition(":")
-    return cast(Callable[..., Any], getattr(importlib.import_module(module), attr))
-
-
-def build_runtime(
-    config: RuntimeConfig, env: Mapping[str, str], *, timeout_s: float
-) -> ContainerRuntime:
-    """The adapter for ``[runtime]``; ``env`` is the children's environment (explicit PATH)."""
-    kind = config.kind
-    if kind == "null":
-        return NullRuntime()
-    if kind == "static":
-        return StaticRuntime(config.vm_address) if config.vm_address else NullRuntime()
-    if kind == "lab":
-        if not config.lab_dir:
-            return NullRuntime()
-        from talon.lab.runtime import LabRuntime
-        from talon.node import expand_path
-
-        return LabRuntime(expand_path(config.lab_dir, env), profile=config.profile)
-    if kind not in RUNTIME_KINDS or kind not in _ARGUMENTS:
-        raise AdapterUnavailable(
-            f"unknown runtime kind {kind!r}: use one of {', '.join(RUNTIME_KINDS)}"
-        )
-    cls = _load(RUNTIME_KINDS[kind])
-    return cast(ContainerRuntime, cls(env, **_ARGUMENTS[kind](config, timeout_s)))
+def build_runtime(settings: Settings, env: Env, *, timeout_s: float) -> ContainerRuntime:
+    """The adapter for ``[runtime]`` (as a dict); ``env`` is the children's environment."""
+    kind = str(settings.get("kind") or "null")
+    try:
+        build = builder(RUNTIME_GROUP, kind)
+    except UnknownKind as exc:
+        raise AdapterUnavailable(f"[runtime] {exc}") from None
+    return cast(ContainerRuntime, build(settings, env, timeout_s=timeout_s))
