@@ -1,13 +1,17 @@
 """`talon install` / `talon uninstall`: Talon as a service of the host's process manager.
 
-systemd and launchd cannot run here, so their tools are the fakes of
-tests/support/fake_pm_tools.py (which log every call); supervisord is a real
-one, and it really runs the installed `talon run` until uninstall stops it.
+systemd is real: a ``systemd --user`` manager (tests/support/systemd.py) runs the
+installed `talon run`; its ``systemctl`` is the real one, behind a recording shim
+so that `--print` can be compared with what was really run. supervisord is real
+too, and runs the installed `talon run` until uninstall stops it. launchd cannot
+run here: its tool is the fake of tests/support/fake_pm_tools.py. (The system
+unit, SIGKILL and KillMode: tests/platform/systemd/test_talon_unit.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import plistlib
 import re
@@ -23,6 +27,7 @@ import psutil
 import pytest
 
 from talon.adapters.process.base import ServiceFile, ServiceSpec, ServiceState, ServiceStatus
+from talon.adapters.process.systemd import SystemdProcessManager
 from talon.bootstrap.install import (
     default_label,
     install,
@@ -32,11 +37,16 @@ from talon.bootstrap.install import (
     write_private,
 )
 from talon.bootstrap.starter import StarterFiles
+from talon.capabilities import Capability
 from talon.node import NodeIdentity
+from tests.support import systemd as real
 from tests.support.fake_pm import FakePlatformTools
 from tests.support.supervisord import RealSupervisord, leftovers
+from tests.support.systemd import Scope, alive
 
+user_scope = real.user_scope  # a real systemd user manager (a fixture)
 SERVICES = '[script.alive]\ncommand = "echo alive"\n'
+LINGER = "loginctl enable-linger"
 
 
 class Node:
@@ -55,8 +65,8 @@ class Node:
         }
 
     def write(self, process_manager: str, exec_path: Path | None = None) -> None:
-        # Talon puts the system directories before its own PATH (R1): a fake tool must be
-        # named in [exec] path, as an operator would name a tool's odd location.
+        # Talon puts the system directories before its own PATH (R1): a shim or a fake
+        # tool must be named in [exec] path, as an operator would name a tool's odd location.
         path = f'[exec]\npath = ["{exec_path}"]\n\n' if exec_path else ""
         text = f"check_interval_secs = 60\n\n[health]\nenabled = false\n\n{path}{process_manager}"
         write_private(self.config, text)
@@ -85,26 +95,54 @@ def changing(calls: list[list[str]]) -> list[str]:
     return [shlex.join(c) for c in calls if c[1:2] != ["show"] and c[1:2] != ["print"]]
 
 
-# ------------------------------------------------------------------ systemd (fake systemctl)
+# ------------------------------------------------------------------ systemd (a real user manager)
+
+
+class Recorder:
+    """``systemctl`` as a shim that logs each argv, then runs the real tool."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True)
+        self.log = root / "systemctl.jsonl"
+        shim = self.bin / "systemctl"
+        script = (
+            "import json, os, sys\n"
+            f"with open({str(self.log)!r}, 'a') as f:\n"
+            "    f.write(json.dumps(['systemctl', *sys.argv[1:]]) + '\\n')\n"
+            "os.execv('/usr/bin/systemctl', ['systemctl', *sys.argv[1:]])\n"
+        )
+        shim.write_text(f"#!{sys.executable}\n{script}")
+        shim.chmod(0o755)
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> FakePlatformTools:
-    return FakePlatformTools(tmp_path / "pm")
+def recorder(tmp_path: Path) -> Recorder:
+    return Recorder(tmp_path / "shim")
 
 
 @pytest.fixture
-def systemd_node(tmp_path: Path, fake: FakePlatformTools) -> Node:
-    node = Node(tmp_path, fake.env)
-    node.write('[process_manager]\nkind = "systemd"\nsystemd_scope = "user"\n', fake.bin)
+def systemd_node(tmp_path: Path, user_scope: Scope, recorder: Recorder) -> Node:
+    node = Node(tmp_path, {**os.environ, **user_scope.env})
+    node.write('[process_manager]\nkind = "systemd"\nsystemd_scope = "user"\n', recorder.bin)
     return node
 
 
+def _main_pid(scope: Scope, label: str) -> int:
+    return scope.running_pid(label)
+
+
 def test_install_print_shows_the_unit_and_the_commands_and_changes_nothing(
-    systemd_node: Node, fake: FakePlatformTools
+    systemd_node: Node, user_scope: Scope, recorder: Recorder
 ) -> None:
-    unit = fake.user_units / "talon.service"
-    done = systemd_node.talon("install", "--print")
+    label = user_scope.label("talon")
+    unit = user_scope.unit_dir / f"{label}.service"
+    done = systemd_node.talon("install", "--print", "--label", label)
     assert done.returncode == 0, done.stderr
     text = shown(done.stdout, unit)
     command = talon_command(systemd_node.config)
@@ -112,58 +150,59 @@ def test_install_print_shows_the_unit_and_the_commands_and_changes_nothing(
     assert f"WorkingDirectory={systemd_node.state}" in text
     assert f"StandardOutput=append:{systemd_node.log / 'service.out.log'}" in text
     assert f'Environment="TALON_STATE_DIR={systemd_node.state}"' in text
-    assert "systemctl --user enable --no-ask-password --now talon.service" in done.stdout
+    assert "KillMode=process" in text
+    assert f"systemctl --user enable --no-ask-password --now {label}.service" in done.stdout
     assert "(exists: used as it is)" in done.stdout
+    assert LINGER in done.stdout  # a user unit: it says what boot needs
     assert "Nothing was written (--print)." in done.stdout
     assert not unit.exists()
-    assert fake.calls() == []
+    assert changing(recorder.calls()) == []
+    assert user_scope.show(label)["LoadState"] == "not-found"
     assert not systemd_node.state.exists()
 
 
-def test_install_writes_the_unit_and_enables_it_and_uninstall_reverses_it(
-    systemd_node: Node, fake: FakePlatformTools
+def test_install_runs_talon_in_the_user_manager_and_uninstall_reverses_it(
+    systemd_node: Node, user_scope: Scope, recorder: Recorder
 ) -> None:
-    unit = fake.user_units / "talon.service"
-    printed = systemd_node.talon("install", "--print").stdout
-    done = systemd_node.talon("install")
+    label = user_scope.label("talon")
+    unit = user_scope.unit_dir / f"{label}.service"
+    printed = systemd_node.talon("install", "--print", "--label", label).stdout
+    done = systemd_node.talon("install", "--label", label)
     assert done.returncode == 0, done.stderr
     assert unit.read_text() == shown(printed, unit)
-    calls = fake.calls()
+    calls = recorder.calls()
     assert ["systemctl", "--user", "daemon-reload", "--no-ask-password"] in calls
-    assert [
-        "systemctl",
-        "--user",
-        "enable",
-        "--no-ask-password",
-        "--now",
-        "talon.service",
-    ] in calls
+    enable = ["systemctl", "--user", "enable", "--no-ask-password", "--now", f"{label}.service"]
+    assert enable in calls
     assert all(line in printed for line in changing(calls))  # --print told the truth
-    assert fake.state()["systemd"]["user"]["talon.service"]["active"] == "active"
-    assert systemd_node.state.is_dir()
-    assert systemd_node.log.is_dir()
+    assert "Note: This is a user unit" in done.stdout
+    assert f"{LINGER} " in done.stdout
+    pid = _main_pid(user_scope, label)
+    assert psutil.Process(pid).cmdline() == list(talon_command(systemd_node.config))
+    assert user_scope.show(label)["UnitFileState"] == "enabled"
+    assert (user_scope.unit_dir / "default.target.wants" / f"{label}.service").is_symlink()
+    deadline = time.monotonic() + 30  # the real daemon runs its first cycle
+    while not (systemd_node.state / "daemon.json").exists():
+        assert time.monotonic() < deadline, (systemd_node.log / "service.err.log").read_text()
+        time.sleep(0.1)
 
-    before = len(fake.calls())
-    preview = systemd_node.talon("uninstall", "--print")
+    before = len(recorder.calls())
+    preview = systemd_node.talon("uninstall", "--print", "--label", label)
     assert preview.returncode == 0, preview.stderr
     assert "Nothing was changed (--print)." in preview.stdout
     assert unit.exists()
-    assert changing(fake.calls()[before:]) == []
+    assert changing(recorder.calls()[before:]) == []
+    assert alive(pid)
 
-    gone = systemd_node.talon("uninstall")
+    gone = systemd_node.talon("uninstall", "--label", label)
     assert gone.returncode == 0, gone.stderr
     assert not unit.exists()
-    after = fake.calls()[before:]
-    assert [
-        "systemctl",
-        "--user",
-        "disable",
-        "--no-ask-password",
-        "--now",
-        "talon.service",
-    ] in after
+    after = recorder.calls()[before:]
+    disable = ["systemctl", "--user", "disable", "--no-ask-password", "--now", f"{label}.service"]
+    assert disable in after
     assert all(line in preview.stdout for line in changing(after) if "rm" not in line)
-    assert "talon.service" not in fake.state()["systemd"]["user"]
+    assert user_scope.show(label)["LoadState"] == "not-found"
+    assert not alive(pid)  # Talon stopped on SIGTERM (it has no children here)
     # like a package manager: the configuration, state and logs stay
     assert systemd_node.config.is_file()
     assert systemd_node.state.is_dir()
@@ -171,13 +210,15 @@ def test_install_writes_the_unit_and_enables_it_and_uninstall_reverses_it(
 
 
 def test_uninstall_purge_removes_the_config_and_talons_own_directories(
-    systemd_node: Node, fake: FakePlatformTools
+    systemd_node: Node, user_scope: Scope
 ) -> None:
-    assert systemd_node.talon("install").returncode == 0
-    (systemd_node.state / "state.json").write_text("{}")
-    done = systemd_node.talon("uninstall", "--purge")
+    label = user_scope.label("talon")
+    assert systemd_node.talon("install", "--label", label).returncode == 0
+    pid = _main_pid(user_scope, label)
+    done = systemd_node.talon("uninstall", "--purge", "--label", label)
     assert done.returncode == 0, done.stderr
-    assert not (fake.user_units / "talon.service").exists()
+    assert not alive(pid)
+    assert not (user_scope.unit_dir / f"{label}.service").exists()
     assert not systemd_node.config.exists()
     assert not (systemd_node.config.parent / "services.toml").exists()
     assert not systemd_node.config.parent.exists()  # Talon's config dir, emptied
@@ -186,24 +227,30 @@ def test_uninstall_purge_removes_the_config_and_talons_own_directories(
 
 
 def test_a_directory_whose_name_is_not_talons_survives_purge(
-    tmp_path: Path, fake: FakePlatformTools
+    tmp_path: Path, user_scope: Scope
 ) -> None:
-    node = Node(tmp_path, fake.env)
+    node = Node(tmp_path, {**os.environ, **user_scope.env})
     shared = tmp_path / "shared"
     (shared / "someone-elses").mkdir(parents=True)
     node.env["TALON_STATE_DIR"] = str(shared)
-    node.write('[process_manager]\nkind = "systemd"\nsystemd_scope = "user"\n', fake.bin)
-    done = node.talon("uninstall", "--purge")
+    node.write('[process_manager]\nkind = "systemd"\nsystemd_scope = "user"\n')
+    done = node.talon("uninstall", "--purge", "--label", user_scope.label("talon"))
     assert done.returncode == 0, done.stderr
     assert (shared / "someone-elses").is_dir()
     assert f"leave {shared}: its name does not say it is Talon's" in done.stdout
 
 
-def test_refusals_are_one_line_and_exit_1(systemd_node: Node, fake: FakePlatformTools) -> None:
-    fake.set_state({"deny": {"systemctl enable": "Access denied"}})
-    done = systemd_node.talon("install")
+def test_refusals_are_one_line_and_exit_1(
+    systemd_node: Node, user_scope: Scope, tmp_path: Path
+) -> None:
+    """No user manager to ask (an XDG_RUNTIME_DIR without its socket): the real tool refuses."""
+    (tmp_path / "no-manager").mkdir()
+    systemd_node.env["XDG_RUNTIME_DIR"] = str(tmp_path / "no-manager")
+    done = systemd_node.talon("install", "--label", user_scope.label("talon"))
     assert done.returncode == 1
     assert done.stderr.startswith("error: install failed: ")
+    assert "Failed to connect to bus" in done.stderr
+    assert LINGER in done.stderr  # the fix
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
     bad = systemd_node.talon("install", "--print", "--label", "no spaces please")
@@ -235,7 +282,8 @@ def test_an_invalid_config_is_reported_not_installed(systemd_node: Node) -> None
 # ------------------------------------------------------------------ launchd (fake launchctl)
 
 
-def test_install_and_uninstall_with_launchd(tmp_path: Path, fake: FakePlatformTools) -> None:
+def test_install_and_uninstall_with_launchd(tmp_path: Path) -> None:
+    fake = FakePlatformTools(tmp_path / "pm")
     node = Node(tmp_path, fake.env)
     node.write('[process_manager]\nkind = "launchd"\n', fake.bin)
     label = default_label("launchd")
@@ -310,6 +358,7 @@ class RecordingManager:
     """A ProcessManager that only records: enough to test the plan and its execution."""
 
     name = "recording"
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -381,3 +430,33 @@ def test_the_uninstall_plan_leaves_everything_unless_purged(
     purged = uninstall_plan(config, None, identity, pm, label="x", env={}, purge=True)
     assert purged.removes == (config,)  # "state" does not say it is Talon's
     assert [p for p, _ in purged.leaves] == [identity.state_dir]
+
+
+def test_as_root_a_system_unit_as_a_user_a_user_unit_that_says_it_needs_linger(
+    tmp_path: Path, identity: NodeIdentity
+) -> None:
+    """Who runs `talon install` is injected (root=...): this box only has root."""
+    env = {"HOME": str(tmp_path / "home")}
+    config = tmp_path / "config.toml"
+
+    def plan(root: bool, user: str) -> tuple[ServiceFile, tuple[str, ...], list[str]]:
+        pm = SystemdProcessManager(env, root=root)  # systemd_scope = "auto"
+        made = install_plan(config, identity, pm, starter=None, label="talon", env={}, user=user)
+        return made.service_file, made.notes, made.steps()
+
+    unit, notes, steps = plan(root=False, user="operator")
+    assert (unit.path, unit.domain) == (
+        tmp_path / "home/.config/systemd/user/talon.service",
+        "user",
+    )
+    assert "WantedBy=default.target" in unit.text
+    [note] = notes
+    assert "`loginctl enable-linger operator`" in note
+    assert "starts only when operator logs in" in note
+    assert "systemctl --user enable --no-ask-password --now talon.service" in steps
+
+    unit, notes, steps = plan(root=True, user="root")
+    assert (unit.path, unit.domain) == (Path("/etc/systemd/system/talon.service"), "system")
+    assert "WantedBy=multi-user.target" in unit.text
+    assert notes == ()
+    assert "systemctl enable --no-ask-password --now talon.service" in steps

@@ -1,10 +1,9 @@
-"""The ``service`` probe asks the configured ProcessManager (here systemd, through a FAKE
-``systemctl`` from tests/support/fake_pm_tools.py: systemd cannot run here)."""
+"""The ``service`` probe asks the configured ProcessManager: here systemd, for real (a
+``systemd --user`` manager and the real ``systemctl``, tests/support/systemd.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from talon.adapters.process.systemd import SystemdProcessManager
 from talon.adapters.runtime import NullRuntime
@@ -13,34 +12,47 @@ from talon.node import NodeIdentity
 from talon.probes import ProbeContext
 from talon.probes.service import probe
 from talon.report import ErrorKind, Observation, Status
-from tests.support.fake_pm import FakePlatformTools, systemd_unit
+from tests.support import systemd as real
+from tests.support.systemd import Scope
+
+user_scope = real.user_scope  # a real systemd user manager (a fixture)
 
 
-def _observe(tools: FakePlatformTools, identity: NodeIdentity, label: str) -> Observation:
-    pm = SystemdProcessManager(tools.env, timeout_s=2)
-    ctx = ProbeContext(identity, NullRuntime(), pm, tools.env)
+def _observe(pm: SystemdProcessManager, identity: NodeIdentity, label: str) -> Observation:
+    ctx = ProbeContext(identity, NullRuntime(), pm, {})  # the adapter has its own env
     spec = ServiceProbe.model_validate({"name": "worker", "label": label})
     return asyncio.run(probe(spec, ctx))
 
 
-def test_running_unit_is_ok_and_names_the_scope(tmp_path: Path, identity: NodeIdentity) -> None:
-    tools = FakePlatformTools(tmp_path)
-    tools.set_state({"systemd": {"user": {"worker.service": systemd_unit(pid=77)}}})
-    seen = _observe(tools, identity, "worker")
+def test_a_running_unit_is_ok_and_names_its_pid_and_scope(
+    user_scope: Scope, identity: NodeIdentity
+) -> None:
+    label = user_scope.unit("worker", "ExecStart=/bin/sleep 600")
+    pid = user_scope.running_pid(label)
+    seen = _observe(user_scope.pm(scope="auto", timeout_s=5), identity, label)
     assert seen.status is Status.OK, seen
-    assert seen.detail == {"manager": "systemd", "pid": 77, "domain": "user"}
+    assert seen.detail == {"manager": "systemd", "pid": pid, "domain": "user"}
 
 
-def test_failed_unit_is_critical(tmp_path: Path, identity: NodeIdentity) -> None:
-    tools = FakePlatformTools(tmp_path)
-    unit = systemd_unit(active="failed", sub="failed", pid=0, result="exit-code")
-    tools.set_state({"systemd": {"system": {"worker.service": unit}}})
-    seen = _observe(tools, identity, "worker.service")
+def test_a_failed_unit_is_critical(user_scope: Scope, identity: NodeIdentity) -> None:
+    label = user_scope.unit("worker", "ExecStart=/bin/false")
+    user_scope.wait(label, "failed", lambda s: s["ActiveState"] == "failed")
+    seen = _observe(user_scope.pm(timeout_s=5), identity, f"{label}.service")
     assert (seen.status, seen.error_kind) == (Status.CRITICAL, ErrorKind.NOT_READY)
 
 
-def test_a_missing_tool_is_unknown_with_the_reason(tmp_path: Path, identity: NodeIdentity) -> None:
-    tools = FakePlatformTools(tmp_path, tools=("launchctl",))
-    seen = _observe(tools, identity, "worker")
+def test_a_unit_the_manager_does_not_know_is_critical(
+    user_scope: Scope, identity: NodeIdentity
+) -> None:
+    seen = _observe(user_scope.pm(timeout_s=5), identity, user_scope.label("nothing"))
+    assert (seen.status, seen.error_kind) == (Status.CRITICAL, ErrorKind.NOT_FOUND), seen
+    assert "not found in user" in seen.message
+
+
+def test_a_missing_tool_is_unknown_with_the_reason(
+    user_scope: Scope, identity: NodeIdentity
+) -> None:
+    pm = SystemdProcessManager(user_scope.env, systemctl="/nonexistent/systemctl")
+    seen = _observe(pm, identity, "worker")
     assert (seen.status, seen.error_kind) == (Status.UNKNOWN, ErrorKind.UNAVAILABLE)
     assert "systemctl is not available" in seen.message

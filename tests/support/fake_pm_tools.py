@@ -1,18 +1,16 @@
-"""FAKES of ``launchctl`` and ``systemctl`` for tests: neither can run here.
+"""FAKE of ``launchctl`` for tests: launchd cannot run here (there is no launchd off macOS).
 
-There is no launchd off macOS, and systemd is not PID 1 in this container, so
-the real tools cannot answer. Run as ``python -S fake_pm_tools.py TOOL ARGS...``
-by the wrappers ``FakePlatformTools`` writes first on PATH (a tool left out
-has no wrapper, and PATH is then the wrappers' directory alone: this host has
-a real ``systemctl`` that must not stand in). Every call appends its argv (and pid) to
-``$FAKE_PM_DIR/calls.jsonl``; services live in ``$FAKE_PM_DIR/state.json``, and
-every changing verb changes them (a restart gives a new pid). Knobs in the
-state: ``hang`` (``"TOOL VERB"`` or ``"TOOL *"``: sleep for an hour), ``deny``
-(the same keys, mapped to what the tool says when refused), ``no_domain``
-(launchd domains that do not exist: the user is not logged in at the GUI),
-``no_bus`` (the systemd scopes whose bus cannot be reached).
+systemd does run here, and its tests use the real ``systemctl`` against real managers
+(tests/support/systemd.py); only launchd, colima and lima keep fakes. Run as ``python
+-S fake_pm_tools.py launchctl ARGS...`` by the wrapper ``FakePlatformTools`` writes
+first on PATH (left out, there is no wrapper and PATH is the wrappers' directory
+alone). Every call appends its argv (and pid) to ``$FAKE_PM_DIR/calls.jsonl``; jobs
+live in ``$FAKE_PM_DIR/state.json``, and every changing verb changes them (a restart
+gives a new pid). Knobs in the state: ``hang`` (``"launchctl VERB"`` or ``"launchctl
+*"``: sleep for an hour), ``deny`` (the same keys, mapped to what the tool says when
+refused), ``no_domain`` (domains that do not exist: the user is not logged in at the GUI).
 
-Formats copied from the tools' documentation and from their output as printed:
+Formats copied from the tool's documentation and from its output as printed:
 
 - launchctl(1) (macOS 13+). ``print DOMAIN/LABEL``: ``gui/501/LABEL = {`` then
   ``key = value`` lines at one tab (``active count``, ``path``, ``type``,
@@ -31,24 +29,13 @@ Formats copied from the tools' documentation and from their output as printed:
   a disabled label), 3 "No such process" (bootout of a job not loaded, kill
   of a job not running). A gui domain nobody is logged in to: "Could not find
   domain for port (Aqua)" (as reported in actions/runner#349).
-- systemctl(1), systemd.unit(5). ``show -p A,B UNIT``: ``KEY=VALUE`` lines, and
-  for an unknown unit still exit 0 with ``LoadState=not-found``. ``list-units
-  --no-legend --plain``: columns UNIT LOAD ACTIVE SUB DESCRIPTION. Job errors
-  (systemctl's translate_bus_error_to_exit_status): ``Failed to restart U:
-  Unit U not found.`` exit 5, ``Failed to stop U: Unit U not loaded.`` exit 5,
-  ``Access denied`` exit 4, ``Interactive authentication required.`` exit 1;
-  unit-file verbs: ``Failed to enable unit: Unit file U does not exist.`` exit
-  1; no user manager: ``Failed to connect to bus: No medium found`` exit 1
-  (systemd 252, Debian 12, as run in this container).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import plistlib
-import re
 import sys
 import time
 from pathlib import Path
@@ -60,8 +47,6 @@ LAUNCHD_ERRORS = {
     "Operation not permitted while System Integrity Protection is engaged": 150,
 }
 SIGNALS = {"SIGTERM": "Terminated: 15", "SIGKILL": "Killed: 9", "SIGHUP": "Hangup: 1"}
-UNIT_TYPES = ("service", "socket", "target", "timer", "path", "mount", "slice", "scope")
-NO_UNIT: dict[str, Any] = {"load": "not-found", "active": "inactive", "sub": "dead", "pid": 0}
 
 
 # ------------------------------------------------------------------ plumbing
@@ -258,122 +243,11 @@ def launchctl(args: list[str], state: dict[str, Any]) -> int:
     )
 
 
-# ------------------------------------------------------------------ systemctl
-def mangle(name: str) -> str:
-    """systemctl's unit_name_mangle: a name without a unit type gets ``.service``."""
-    if any(c in name for c in "*?[") or name.rsplit(".", 1)[-1] in UNIT_TYPES:
-        return name
-    return f"{name}.service"
-
-
-def _load_file(units: dict[str, dict[str, Any]], unit: str, path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    found = re.search(r"^Description=(.*)$", text, re.M)
-    wanted = re.search(r"^WantedBy=(.*)$", text, re.M)
-    entry = units.setdefault(unit, {"active": "inactive", "sub": "dead", "pid": 0})
-    entry.update(load="loaded", path=str(path), description=found.group(1) if found else unit)
-    entry["wanted_by"] = wanted.group(1) if wanted else "default.target"
-    return entry
-
-
-def _job_failed(verb: str, unit: str, said: str, code: int) -> int:
-    more = "" if code == 5 else f"\nSee system logs and 'systemctl status {unit}' for details."
-    return say(f"Failed to {verb} {unit}: {said}{more}", code)
-
-
-def systemctl(args: list[str], state: dict[str, Any]) -> int:
-    scope = "user" if "--user" in args else "system"
-    props = args[args.index("-p") + 1].split(",") if "-p" in args else []
-    flags = {a for a in args if a.startswith("-")}
-    words = [a for i, a in enumerate(args) if a[:1] != "-" and args[i - 1 : i] != ["-p"]]
-    verb, names = words[0], [mangle(n) for n in words[1:]]
-    if knob(state, "hang", "systemctl", verb):
-        time.sleep(3600)
-    if scope in state.get("no_bus", []):
-        return say("Failed to connect to bus: No medium found", 1)
-    denied = knob(state, "deny", "systemctl", verb)
-    if denied:
-        if verb in ("start", "stop", "restart"):
-            return _job_failed(verb, names[0], denied, 4 if denied == "Access denied" else 1)
-        what = {"daemon-reload": "reload daemon", "show": "get properties"}.get(
-            verb, f"{verb} unit"
-        )
-        return say(f"Failed to {what}: {denied}", 1)
-    units: dict[str, dict[str, Any]] = state.setdefault("systemd", {}).setdefault(scope, {})
-    unit_dir = Path(state.get("unit_dirs", {}).get(scope, "/nonexistent"))
-    if verb == "show":
-        for unit in names:
-            shown = units.get(unit, NO_UNIT)
-            values = {
-                "MainPID": shown.get("pid", 0),
-                "Result": shown.get("result", "success"),
-                "LoadState": shown.get("load", "loaded"),
-                "ActiveState": shown["active"],
-                "SubState": shown["sub"],
-            }
-            for key, value in values.items():
-                if not props or key in props:
-                    print(f"{key}={value}")
-        return 0
-    if verb == "list-units":
-        patterns = names or ["*"]
-        rows = [
-            (n, u.get("load", "loaded"), u["active"], u["sub"], u.get("description", n))
-            for n, u in sorted(units.items())
-            if any(fnmatch.fnmatch(n, p) for p in patterns) and n.endswith(".service")
-            if "--all" in flags or u["active"] != "inactive"
-        ]
-        widths = [max((len(r[c]) for r in rows), default=0) for c in range(4)]
-        for row in rows:
-            print(" ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
-        return 0
-    if verb == "daemon-reload":
-        for path in sorted(unit_dir.glob("*.service")):
-            _load_file(units, path.name, path)
-        for name, gone in list(units.items()):
-            if gone.get("path", "").startswith(str(unit_dir)) and not Path(gone["path"]).exists():
-                if gone["active"] == "inactive":
-                    del units[name]
-                else:
-                    gone["load"] = "not-found"
-        save(state)
-        return 0
-    unit = names[0]
-    u = units.get(unit)
-    if verb in ("enable", "disable"):
-        path = unit_dir / unit
-        if not path.exists():
-            return say(f"Failed to {verb} unit: Unit file {unit} does not exist.", 1)
-        u = _load_file(units, unit, path)
-        wants = unit_dir / f"{u['wanted_by']}.wants" / unit
-        if verb == "enable" and not u.get("enabled"):
-            say(f"Created symlink {wants} \u2192 {path}.", 0)
-        elif verb == "disable" and u.get("enabled"):
-            say(f'Removed "{wants}".', 0)
-        u["enabled"] = verb == "enable"
-        if "--now" in flags:
-            if verb == "enable" and u["active"] != "active":
-                u.update(active="active", sub="running", pid=new_pid(state), result="success")
-            elif verb == "disable":
-                u.update(active="inactive", sub="dead", pid=0)
-        save(state)
-        return 0
-    if u is None or u.get("load") == "not-found":
-        absent = "not loaded" if verb == "stop" else "not found"
-        return _job_failed(verb, unit, f"Unit {unit} {absent}.", 5)
-    if verb in ("restart", "start") and not (verb == "start" and u["active"] == "active"):
-        u.update(active="active", sub="running", pid=new_pid(state), result="success")
-    elif verb == "stop":
-        u.update(active="inactive", sub="dead", pid=0)
-    save(state)
-    return 0
-
-
 def main() -> int:
     tool, args = sys.argv[1], sys.argv[2:]
     with (_dir() / "calls.jsonl").open("a") as f:
         f.write(json.dumps({"argv": [tool, *args], "pid": os.getpid()}) + "\n")
-    return {"launchctl": launchctl, "systemctl": systemctl}[tool](args, load())
+    return {"launchctl": launchctl}[tool](args, load())
 
 
 if __name__ == "__main__":

@@ -17,11 +17,19 @@ Choices:
   variables it was installed with, so it uses the same directories (and reads
   the config the same way) as the shell that installed it; nothing else of
   that shell's environment is copied.
+- systemd: as root a system unit (/etc/systemd/system, started at boot by the
+  system manager); as another user a user unit, which starts at boot only if
+  that user's manager does: ``loginctl enable-linger USER``, said in the plan's
+  ``notes``. The unit says ``KillMode=process``: a SIGKILLed Talon is restarted
+  by systemd while a heal script it started keeps running and holding the
+  runtime lock, so the next Talon waits for it rather than heal twice (F14;
+  the adapter's docstring and docs/systemd.md say why the default cannot).
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import sys
@@ -92,6 +100,7 @@ class InstallPlan:
     writes: tuple[tuple[Path, str], ...]  # config files to create: none of them exists yet
     keeps: tuple[Path, ...]  # config files already there: left exactly as they are
     dirs: tuple[Path, ...]  # created if missing: the service's cwd and log directory
+    notes: tuple[str, ...] = ()  # what the operator must still do (e.g. enable lingering)
 
     def steps(self) -> list[str]:
         """What carrying it out does, in order, for `--print` and for the log."""
@@ -101,6 +110,19 @@ class InstallPlan:
         out.append(f"write {self.service_file.path}")
         out += enable_commands(self.manager, self.service_file, self.label)
         return out
+
+
+def boot_notes(manager: str, file: ServiceFile, user: str) -> tuple[str, ...]:
+    """What else it takes for the service to start at boot, in plain words."""
+    if manager == "systemd" and file.domain == "user":
+        return (
+            f"This is a user unit: it runs in {user}'s systemd user manager, which starts at "
+            f"boot only with lingering on. Run `loginctl enable-linger {user}` once (as root "
+            f"or {user}); without it Talon starts only when {user} logs in and stops at "
+            "logout. (As root, with systemd_scope = 'auto', `talon install` writes a system "
+            "unit instead.)",
+        )
+    return ()
 
 
 def install_plan(
@@ -113,12 +135,14 @@ def install_plan(
     env: Mapping[str, str],
     allow_insecure: bool = False,
     argv: Sequence[str] | None = None,
+    user: str | None = None,
 ) -> InstallPlan:
     """What `talon install` would do; reads only whether the config files exist.
 
     ``starter`` is the configuration to create when there is none (None: the
     config exists and is used as it is). Raises what ``pm.service_file``
     raises (AdapterUnavailable) when the manager cannot hold this service.
+    ``user``: who runs it, for the notes (default: this process's user).
     """
     config_path = config_path.absolute()
     spec = service_spec(label, config_path, identity, env, allow_insecure=allow_insecure, argv=argv)
@@ -134,15 +158,17 @@ def install_plan(
                 keeps.append(path)
             else:
                 writes.append((path, text))
+    service_file = pm.service_file(spec)
     return InstallPlan(
         label=label,
         manager=pm.name,
         spec=spec,
-        service_file=pm.service_file(spec),
+        service_file=service_file,
         config_path=config_path,
         writes=tuple(writes),
         keeps=tuple(keeps),
         dirs=(identity.state_dir, identity.log_dir),
+        notes=boot_notes(pm.name, service_file, user or getpass.getuser()),
     )
 
 
@@ -244,6 +270,7 @@ async def uninstall(plan: UninstallPlan, pm: ProcessManager) -> None:
 __all__ = [
     "InstallPlan",
     "UninstallPlan",
+    "boot_notes",
     "default_label",
     "install",
     "install_plan",

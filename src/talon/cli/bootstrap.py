@@ -162,6 +162,7 @@ def run_install(
     for number, step in enumerate(plan.steps(), start=1):
         click.echo(f"  {number}. {step}")
     if print_only:
+        _notes(plan.notes)
         click.echo("\nNothing was written (--print).")
         return 0
     try:
@@ -172,7 +173,13 @@ def run_install(
         f"\nInstalled: {kind} runs Talon as {plan.label!r}; its output goes to "
         f"{Path(plan.spec.stdout_path or '').parent}."
     )
+    _notes(plan.notes)
     return 0
+
+
+def _notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        click.echo(f"\nNote: {note}")
 
 
 def run_uninstall(

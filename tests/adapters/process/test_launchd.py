@@ -267,7 +267,7 @@ def test_disable_of_a_job_not_loaded_still_removes_the_plist(tools: FakePlatform
 
 # ------------------------------------------------------------------ missing, hanging, denied
 def test_a_missing_launchctl_is_adapter_unavailable_at_once(tmp_path: Path) -> None:
-    pm = _pm(FakePlatformTools(tmp_path, tools=("systemctl",)))
+    pm = _pm(FakePlatformTools(tmp_path, tools=()))
     started = time.monotonic()
     with pytest.raises(AdapterUnavailable, match="launchctl is not available"):
         asyncio.run(pm.inspect(LABEL))

@@ -13,9 +13,19 @@ Formats (systemctl(1), systemd.unit(5), systemd.service(5)):
 With ``scope = "auto"``, ``inspect``, ``restart``, ``stop`` and ``disable``
 look in the user manager (``--user``), then the system one, and act where the
 unit is; a scope whose bus cannot be reached (Talon as root has no user
-manager) is skipped. ``enable`` installs a user unit. Changing verbs pass
-``--no-ask-password``, so polkit answers at once instead of waiting for
-someone to type a password. Labels may carry ``.service`` or not.
+manager) is skipped. ``enable`` installs a system unit when Talon runs as root,
+else a user unit (which starts at boot only with ``loginctl enable-linger
+USER``). Changing verbs pass ``--no-ask-password``, so polkit answers at once
+instead of waiting for someone to type a password. Labels may carry
+``.service`` or not.
+
+The units ``enable`` writes say ``KillMode=process``: when the main process
+dies (SIGKILL, a crash), systemd's default (``control-group``, and ``mixed``
+alike) kills every process left in the unit's cgroup before it restarts the
+unit. Talon's unit is the one ``enable`` writes, and a heal script Talon started
+must outlive it: the script holds the runtime lock, and the next Talon waits
+for it instead of cycling the VM a second time (F14, R19). On a clean stop
+Talon stops its own children itself (docs/systemd.md).
 
 Unit files: ``ExecStart=`` words follow systemd's command-line rules: a safe
 word stays bare, anything else goes in double quotes with C escapes; ``%``
@@ -26,6 +36,7 @@ quoted the same way, one variable a line.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -113,6 +124,32 @@ def _denied(result: CommandResult) -> bool:
     return result.exit_code == 4 or any(r in said for r in refusals)
 
 
+def _fix(result: CommandResult, scope: str) -> str:
+    if result.timed_out:
+        return "systemd did not answer in time; raise [process_manager] timeout_secs if it is slow"
+    if _no_bus(result) and scope == "user":
+        return (
+            "no user manager to ask: run Talon in a login session (XDG_RUNTIME_DIR set), "
+            "`loginctl enable-linger USER`, or set systemd_scope = 'system'"
+        )
+    if _no_bus(result):
+        return "systemd is not running here (not PID 1): pick another [process_manager] kind"
+    if _denied(result):
+        return "run Talon as root for system units, or set systemd_scope = 'user'"
+    if _is_absent(result):
+        return "check the label with `systemctl list-units`, or install it with enable"
+    return f"see `systemctl {'--user ' if scope == 'user' else ''}status`"
+
+
+def refusal(result: CommandResult, scope: str, timeout_s: float) -> TalonError:
+    """What a failed ``systemctl`` call raises: no bus or denied is AdapterUnavailable
+    (the platform cannot do it), anything else ActionFailed; both name the fix."""
+    said = f"{failure(result, timeout_s)} (command: {shlex.join(result.argv)}"
+    refused = not result.timed_out and (_no_bus(result) or _denied(result))
+    error = AdapterUnavailable if refused else ActionFailed
+    return error(f"{said}; fix: {_fix(result, scope)})")
+
+
 class SystemdProcessManager:
     name = "systemd"
     capabilities = frozenset({Capability.RESTART_SERVICE})
@@ -125,13 +162,17 @@ class SystemdProcessManager:
         timeout_s: float = 10.0,
         systemctl: str = "systemctl",
         unit_dir: Path | None = None,
+        root: bool | None = None,
     ) -> None:
+        """``root``: whether Talon runs as root (default: asked of the OS); with
+        ``scope = "auto"`` it decides where ``enable`` installs."""
         if scope not in SCOPES:
             raise ValueError(f"systemd scope must be one of {', '.join(SCOPES)}, not {scope!r}")
         self._env = dict(env)
         self.scope = scope
         self.timeout_s = timeout_s
         self._systemctl = systemctl
+        self.root = os.geteuid() == 0 if root is None else root
         config = self._env.get("XDG_CONFIG_HOME", "").strip()
         config_dir = Path(config) if config else home_dir(self._env) / ".config"
         user_dir = config_dir / "systemd" / "user"
@@ -140,7 +181,9 @@ class SystemdProcessManager:
             self.unit_dirs[self._install_scope()] = unit_dir
 
     def _install_scope(self) -> str:
-        return "system" if self.scope == "system" else "user"
+        if self.scope == "auto":
+            return "system" if self.root else "user"
+        return self.scope
 
     def _scopes(self) -> tuple[str, ...]:
         return ("user", "system") if self.scope == "auto" else (self.scope,)
@@ -149,35 +192,11 @@ class SystemdProcessManager:
         argv = [self._systemctl, *(["--user"] if scope == "user" else []), *args]
         return await run_tool(argv, timeout=self.timeout_s, env=self._env)
 
-    def _fix(self, result: CommandResult, scope: str) -> str:
-        if result.timed_out:
-            return (
-                "systemd did not answer in time; raise [process_manager] timeout_secs if it is slow"
-            )
-        if _no_bus(result) and scope == "user":
-            return (
-                "no user manager to ask: run Talon in a login session (XDG_RUNTIME_DIR set), "
-                "`loginctl enable-linger USER`, or set systemd_scope = 'system'"
-            )
-        if _no_bus(result):
-            return "systemd is not running here (not PID 1): pick another [process_manager] kind"
-        if _denied(result):
-            return "run Talon as root for system units, or set systemd_scope = 'user'"
-        if _is_absent(result):
-            return "check the label with `systemctl list-units`, or install it with enable"
-        return f"see `systemctl {'--user ' if scope == 'user' else ''}status`"
-
-    def _error(self, result: CommandResult, scope: str) -> TalonError:
-        said = f"{failure(result, self.timeout_s)} (command: {shlex.join(result.argv)}"
-        refused = not result.timed_out and (_no_bus(result) or _denied(result))
-        error = AdapterUnavailable if refused else ActionFailed
-        return error(f"{said}; fix: {self._fix(result, scope)})")
-
     async def _change(self, scope: str, *args: str, absent_ok: bool = False) -> None:
         result = await self._run(scope, *args[:1], "--no-ask-password", *args[1:])
         if result.ok or (absent_ok and not result.timed_out and _is_absent(result)):
             return
-        raise self._error(result, scope)
+        raise refusal(result, scope, self.timeout_s)
 
     async def list(self, pattern: str) -> list[ServiceStatus]:
         statuses: list[ServiceStatus] = []
@@ -189,7 +208,7 @@ class SystemdProcessManager:
                 unreachable.append((scope, result))  # e.g. no user manager: Talon runs as root
                 continue
             if not result.ok:
-                raise self._error(result, scope)
+                raise refusal(result, scope, self.timeout_s)
             for line in result.stdout.splitlines():
                 words = line.lstrip("● ").split(None, 4)  # UNIT LOAD ACTIVE SUB DESCRIPTION
                 if len(words) >= 4:
@@ -197,7 +216,7 @@ class SystemdProcessManager:
                     statuses.append(status_from_show(words[0], scope, props))
         if len(unreachable) == len(self._scopes()):
             scope, result = unreachable[-1]
-            raise self._error(result, scope)
+            raise refusal(result, scope, self.timeout_s)
         return statuses
 
     async def inspect(self, label: str) -> ServiceStatus:
@@ -208,9 +227,7 @@ class SystemdProcessManager:
         for scope in self._scopes():
             result = await self._run(scope, "show", "-p", PROPERTIES, unit)
             if not result.ok:
-                why = (
-                    f"{scope}: {failure(result, self.timeout_s)} (fix: {self._fix(result, scope)})"
-                )
+                why = f"{scope}: {failure(result, self.timeout_s)} (fix: {_fix(result, scope)})"
                 # In auto, a scope without a manager (no user bus as root) holds nothing.
                 (skipped if self.scope == "auto" and _no_bus(result) else errors).append(why)
                 continue
@@ -266,7 +283,9 @@ class SystemdProcessManager:
         if spec.stderr_path:
             lines.append(_plain("StandardError", f"append:{spec.stderr_path}"))
         target = "multi-user.target" if scope == "system" else "default.target"
-        lines += ["Restart=always", "RestartSec=1", "", "[Install]", f"WantedBy={target}"]
+        # Only the main process is killed when it dies or is stopped: see the module docstring.
+        lines += ["Restart=always", "RestartSec=1", "KillMode=process"]
+        lines += ["", "[Install]", f"WantedBy={target}"]
         path = self.unit_dirs[scope] / unit_name(spec.label)
         return ServiceFile(path, "\n".join(lines) + "\n", scope)
 
