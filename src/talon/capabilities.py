@@ -16,6 +16,7 @@ class Capability(enum.StrEnum):
     RESTART_FORWARDING = "restart_forwarding"  # the bridge alone, the VM left running
     FORCE_CYCLE = "force_cycle"  # stop and start the VM (or runtime)
     RESTART_SERVICE = "restart_service"  # the process manager restarts a service
+    RESTART_CONTAINER = "restart_container"  # the engine's API restarts one container
     VM_SHELL = "vm_shell"  # run a command inside the VM (witnesses, in_vm scripts)
     UPTIME = "uptime"  # the VM's uptime (crash-loop detection, F11)
 

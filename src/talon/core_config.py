@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from talon.capabilities import Capability
 from talon.config.models import HealingConfig, TalonConfig
-from talon.config.probes import K8sProbe, ProbeSpec, ServiceProbe
+from talon.config.probes import ContainerProbe, K8sProbe, ProbeSpec, ServiceProbe
 from talon.core.settings import CoreConfig, Healing, Platform, ProbePolicy
 
 
@@ -48,6 +48,8 @@ def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
         classify_as=spec.classify_as,
         check=spec.check if isinstance(spec, K8sProbe) else None,
         restart_target=spec.label if isinstance(spec, ServiceProbe) else (spec.service or spec.key),
+        container=spec.container if isinstance(spec, ContainerProbe) else None,
+        restart_container=isinstance(spec, ContainerProbe) and spec.restart_unhealthy,
     )
 
 

@@ -24,7 +24,7 @@ VM = {C.FORCE_CYCLE, C.VM_SHELL, C.UPTIME}
     [
         (ColimaRuntime, VM),  # its forwards live in the host agent: no forwarder-only restart
         (LimaRuntime, VM),
-        (EngineRuntime, set()),  # the engine belongs to the process manager
+        (EngineRuntime, {C.RESTART_CONTAINER}),  # the engine itself belongs to the process manager
         (RemoteRuntime, {C.VM_SHELL, C.UPTIME}),  # never power-cycled over ssh
         (NullRuntime, set()),
         (StaticRuntime, set()),

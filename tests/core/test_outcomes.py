@@ -245,8 +245,39 @@ def test_f21_a_runtime_heal_waits_while_another_holds_the_runtime_lock() -> None
     assert not sim.kinds(ActionKind.AGENT_CLOUD)  # waiting on a heal at work: no escalation
     rules = {d.rule for d in sim.state.incident.trail}  # type: ignore[union-attr]
     assert "runtime_busy" in rules
-    _runtime_down(sim)  # the lock is free again
-    assert _kinds(sim) == [ActionKind.FORCE_CYCLE]
+    warmup = sim.config.healing.warmup_secs
+    _runtime_down(sim)  # the lock is free again: what its holder did gets a warmup first
+    assert not sim.heals()
+    sim.tick(down("tcp.runtime"), *(down(s) for s in SERVICES), dt=warmup)
+    assert _kinds(sim) == [ActionKind.FORCE_CYCLE]  # still down after it: our turn
+
+
+def test_services_still_coming_up_after_another_healers_cycle_are_not_restarted() -> None:
+    """F14's neighbour, measured on a loaded box: the survivor's force-cycle ends, the VM
+    answers, its services need a cycle or two more. They are not down: no restart, and an
+    incident that turns green closes without a heal of ours."""
+    sim = _stack(COLIMA)
+    busy = Facts(runtime_lock_holder='{"pid": 4242, "who": "talon n1-t2/1b/heal_script/1"}')
+    for _ in range(3):
+        sim.tick(down("tcp.runtime"), *(down(s) for s in SERVICES), facts=busy)
+    for _ in range(3):  # the lock is free, the VM is up, its services not yet
+        sim.tick(up("tcp.runtime"), *(down(s) for s in SERVICES), dt=5.0)
+    assert not sim.heals()
+    trail = sim.state.incident.trail  # type: ignore[union-attr]
+    assert any(d.rule == "warmup" and d.outcome == "blocked" for d in trail)
+    sim.tick(up("tcp.runtime"), *(up(s) for s in SERVICES))
+    assert sim.state.last_closed is not None
+    assert sim.state.last_closed.outcome == "resolved_without_action"
+
+
+def test_a_service_still_down_after_that_warmup_is_restarted() -> None:
+    sim = _stack(COLIMA)
+    sim.tick(up("tcp.runtime"), *(up(s) for s in SERVICES), facts=Facts(runtime_lock_holder="x"))
+    sim.tick(up("tcp.runtime"), down("redis.redis"), up("http.inngest"))
+    sim.tick(up("tcp.runtime"), down("redis.redis"), up("http.inngest"))
+    assert not sim.heals()  # within the warmup of the action that held the lock
+    sim.tick(up("tcp.runtime"), down("redis.redis"), up("http.inngest"), dt=120)
+    assert _kinds(sim) == [ActionKind.RESTART_SERVICE]
 
 
 def test_a_runtime_lock_held_elsewhere_does_not_stop_a_service_restart() -> None:

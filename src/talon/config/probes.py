@@ -303,6 +303,18 @@ class ContainerProbe(ProbeBase):
         description="Name or ID of a container that must be running (and healthy, if it has "
         "a health check).",
     )
+    restart_unhealthy: bool = Field(
+        True,
+        description="Restart the container through the engine's API when it runs but its "
+        "HEALTHCHECK says unhealthy (needs `container` and a runtime adapter that declares "
+        "restart_container). A container that is not running is never started.",
+    )
+    stop_timeout_secs: Annotated[int, Field(ge=0, le=3600)] | None = Field(
+        None,
+        description="Seconds the engine waits after SIGTERM before SIGKILL when Talon restarts "
+        "the container; default: the container's own stop timeout, else the engine's 10 s. "
+        "[healing] restart_timeout_secs bounds the whole restart.",
+    )
 
     @field_validator("socket")
     @classmethod
@@ -319,6 +331,17 @@ class ContainerProbe(ProbeBase):
                 f"{value!r} is not a container name or ID (letters, digits, '_', '.', '-')"
             )
         return value
+
+    @model_validator(mode="after")
+    def _restart_needs_a_container(self) -> ContainerProbe:
+        keys = ("restart_unhealthy", "stop_timeout_secs")
+        given = [k for k in keys if k in self.model_fields_set]
+        if given and self.container is None:
+            raise ValueError(
+                f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} "
+                'container = "NAME" (without it the probe only checks that the engine answers)'
+            )
+        return self
 
 
 _SSH_USER = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")

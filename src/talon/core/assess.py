@@ -4,12 +4,20 @@ Order matters (R11): runtime faults, then in-cluster faults (RBAC drift, node
 not Ready, API down), then split-brain and service faults. A fault in the
 runtime or cluster layer explains the failures above it: they are recorded as
 explained, not healed separately (one incident, root cause first).
+
+A container probe is a runtime probe while the engine does not answer; when the
+engine answers and the container is the one not well (``not_ready``,
+``not_found``), it is that container's service being down, at the service layer.
+Only a container that runs while its own health check says unhealthy may be
+restarted; any other is a finding no heal acts on, and it says why (``no_heal``):
+a container that is not running may have been stopped on purpose, and only the
+engine knows (``talon.adapters.runtime.engine.not_restartable`` has the evidence).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from talon.core.model import Facts, Finding
 from talon.core.settings import CoreConfig, ProbePolicy
@@ -61,6 +69,12 @@ _TARGETS = {
 
 # A runtime that is down, or a bridge that is broken: what a force-cycle would act on.
 RUNTIME_UNHEALTHY = frozenset({Fault.RUNTIME_DOWN, Fault.SPLIT_BRAIN})
+# A container probe's failure kinds that come from an engine that answered.
+ENGINE_ANSWERED = frozenset({ErrorKind.NOT_READY, ErrorKind.NOT_FOUND})
+_NOT_RUNNING = {
+    "paused": "only an operator pauses a container",
+    "restarting": "the engine's restart policy is at work",
+}
 
 
 def rank(finding: Finding) -> int:
@@ -108,6 +122,8 @@ def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> 
         return policy.classify_as, policy.layer
     if not policy.heals:
         return Fault.APP_FAILURE, "app"
+    if policy.container is not None and result.error_kind in ENGINE_ANSWERED:
+        return Fault.SERVICE_DOWN, "service"  # the engine is fine; its container is not
     # A path that answered "denied" reached the server: that is authorization, never a
     # broken forward, even when another path said yes (RBAC seen mid-change). An ssh key
     # or host key refused is not the cluster's RBAC: never apply a manifest for it.
@@ -133,6 +149,31 @@ def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> 
     if policy.layer == "app":
         return Fault.APP_FAILURE, "app"
     return Fault.SERVICE_DOWN, policy.layer
+
+
+def _container(result: ProbeResult, policy: ProbePolicy) -> tuple[str | None, str]:
+    """(target, why no heal) of a container the engine reports as not well.
+
+    ``state`` and ``health`` are the engine's words the probe keeps in its detail.
+    """
+    name = policy.container
+    state, health = result.detail.get("state"), result.detail.get("health")
+    if result.error_kind not in ENGINE_ANSWERED:
+        return None, f"the engine did not answer about {name}: restarting {name} cannot help"
+    if result.error_kind is ErrorKind.NOT_FOUND or state is None:
+        return None, f"no container {name}: Talon never creates one"
+    if state == "running" and health == "unhealthy":
+        if policy.restart_container:
+            return name, ""
+        return None, f"{name} is unhealthy; {policy.key} says restart_unhealthy = false"
+    if state == "running":
+        return None, f"{name} runs, health {health or 'not checked'}: not restarted"
+    why = _NOT_RUNNING.get(
+        str(state),
+        "Talon never starts a stopped container: it may have been stopped on purpose, "
+        "and the engine's restart policy restarts crashed ones",
+    )
+    return None, f"{name} is {state}, not restarted: {why}"
 
 
 def _network_down(results: Sequence[ProbeResult], escalated: set[str]) -> set[str] | None:
@@ -194,8 +235,10 @@ def assess(
         fault, layer = _classify(r, policy, witnessed)
         runtime_unhealthy = runtime_unhealthy or fault in RUNTIME_UNHEALTHY
         if r.key in escalated:
-            target = _TARGETS.get(fault, policy.restart_target)
-            findings.append(Finding(fault, layer, r.key, target))
+            target, no_heal = _TARGETS.get(fault, policy.restart_target), ""
+            if fault is Fault.SERVICE_DOWN and policy.container is not None:
+                target, no_heal = _container(r, policy)
+            findings.append(Finding(fault, layer, r.key, target, no_heal=no_heal))
     # A classifying probe that fails, even under its debounce, already rules out the
     # wrong heal: debounce delays acting, never the evidence that prevents acting.
     pending = {p.classify_as for k in failed if (p := policies[k]) is not None and p.classify_as}
@@ -220,11 +263,8 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
         f.fault is Fault.REDIS_AOF_CORRUPT for f in findings
     )
     marked = [
-        Finding(
-            f.fault,
-            f.layer,
-            f.probe,
-            f.target,
+        replace(
+            f,
             explained=LAYERS.index(f.layer) > lowest
             or (aof and f.fault is not Fault.REDIS_AOF_CORRUPT and f.probe.startswith("redis.")),
         )

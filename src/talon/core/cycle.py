@@ -47,8 +47,13 @@ class Cycle:
         assert self.state.incident is not None
         return self.state.incident
 
-    def note(self, rule: str, outcome: str, reason: str) -> None:
+    def note(self, rule: str, outcome: str, reason: str, once: bool = False) -> None:
+        """A line in the incident's trail; ``once``: not again if the trail has it."""
         if self.state.incident is None:
+            return
+        if once and any(
+            (d.rule, d.outcome, d.reason) == (rule, outcome, reason) for d in self.incident.trail
+        ):
             return
         decision = Decision(self.now, rule, outcome, reason)
         trail = (*self.incident.trail, decision)[-TRAIL_LIMIT:]

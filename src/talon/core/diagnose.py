@@ -15,7 +15,7 @@ from typing import Any
 
 from talon.core.assess import assess, update_counters
 from talon.core.model import Action, CoreState, Finding, Report
-from talon.core.policy import REPAIR_HINTS, Heal, heal_for
+from talon.core.policy import Heal, heal_for, hint
 from talon.core.settings import CoreConfig, Platform
 from talon.core.step import step
 
@@ -43,7 +43,7 @@ class Diagnosis:
                     "probe": f.probe,
                     "target": f.target,
                     "explained": f.explained,
-                    "hint": REPAIR_HINTS.get(f.fault),
+                    "hint": hint(f),
                     "heal": None if h is None else {"kind": h.kind.value, "target": h.target},
                 }
                 for f, h in zip(self.findings, heals, strict=True)

@@ -42,6 +42,7 @@ class ActionKind(enum.StrEnum):
     HEAL_SCRIPT = "heal_script"  # tier 1b
     RESTART_ENGINE = "restart_engine"  # tier 1b: a native engine, through its process manager
     RESTART_SERVICE = "restart_service"  # tier 1c
+    RESTART_CONTAINER = "restart_container"  # tier 1c: an unhealthy container, by the engine
     APPLY_RBAC_GUARD = "apply_rbac_guard"  # tier 1d
     AGENT_CLOUD = "agent_cloud"  # tier 2
     AGENT_LOCAL = "agent_local"  # tier 3
@@ -57,6 +58,7 @@ TIERS = {
     ActionKind.HEAL_SCRIPT: "1b",
     ActionKind.RESTART_ENGINE: "1b",
     ActionKind.RESTART_SERVICE: "1c",
+    ActionKind.RESTART_CONTAINER: "1c",
     ActionKind.APPLY_RBAC_GUARD: "1d",
     ActionKind.AGENT_CLOUD: "2",
     ActionKind.AGENT_LOCAL: "3",
@@ -150,6 +152,7 @@ class Finding:
     probe: str  # the probe key, or a fact's name
     target: str | None  # what a heal acts on
     explained: bool = False
+    no_heal: str = ""  # why a rule says no heal may act on it (a stopped container)
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,10 @@ class CoreState:
     verification: Verification | None = None
     hold: Hold | None = None
     failed_recovery_at: float | None = None  # the persisted marker
+    # Another healer held the runtime lock at the last reading (a heal script that outlived
+    # a Talon, another tool): when it lets go, its action gets the warmup ours would get.
+    others_busy: bool = False
+    settle_until: float | None = None  # no tier-1 heal before this: that action's warmup
     last_closed: Incident | None = None  # the incident closed most recently
     findings: tuple[Finding, ...] = ()  # last cycle's assessment, root causes first
 

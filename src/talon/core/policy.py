@@ -48,6 +48,7 @@ NEEDS = {
     ActionKind.FORCE_CYCLE: Capability.FORCE_CYCLE,
     ActionKind.RESTART_ENGINE: Capability.RESTART_SERVICE,
     ActionKind.RESTART_SERVICE: Capability.RESTART_SERVICE,
+    ActionKind.RESTART_CONTAINER: Capability.RESTART_CONTAINER,
 }
 # Heals that stop and start the runtime: the force-cycle's gates apply (R13).
 CYCLES_THE_RUNTIME = frozenset(
@@ -65,9 +66,14 @@ def heals_for(finding: Finding, config: CoreConfig) -> tuple[Heal, ...]:
     """Every heal for a root finding, most preferred first, before the platform is asked."""
     fault, target = finding.fault, finding.target
     engine = config.platform.engine_service
+    if finding.no_heal:  # a rule says why nothing may act on it (a stopped container)
+        return ()
     if fault is Fault.SPLIT_BRAIN:  # the bridge alone; else what restarts it (the VM)
         return (Heal(ActionKind.BRIDGE_HEAL, target), Heal(ActionKind.FORCE_CYCLE, target))
     if fault is Fault.SERVICE_DOWN:
+        probe = config.policy(finding.probe)
+        if probe is not None and probe.container is not None:  # one container, by its engine
+            return (Heal(ActionKind.RESTART_CONTAINER, target),) if target else ()
         return (Heal(ActionKind.RESTART_SERVICE, target),)
     if fault is Fault.RBAC_DRIFT:
         return (Heal(ActionKind.APPLY_RBAC_GUARD, target),) if config.healing.rbac_guard else ()
@@ -95,6 +101,11 @@ def heal_for(finding: Finding, config: CoreConfig, incident: Incident | None) ->
     return next((h for h in heals_for(finding, config) if available(h, config, incident)), None)
 
 
+def hint(finding: Finding) -> str | None:
+    """What a human (or the agent) should know about a finding Talon will not heal."""
+    return finding.no_heal or REPAIR_HINTS.get(finding.fault)
+
+
 def cooldown(kind: ActionKind, config: CoreConfig) -> float:
     h = config.healing
     return {
@@ -103,6 +114,7 @@ def cooldown(kind: ActionKind, config: CoreConfig) -> float:
         ActionKind.HEAL_SCRIPT: h.heal_script_cooldown_secs,
         ActionKind.RESTART_ENGINE: h.force_cycle_cooldown_secs,
         ActionKind.RESTART_SERVICE: h.restart_cooldown_secs,
+        ActionKind.RESTART_CONTAINER: h.restart_cooldown_secs,
         ActionKind.APPLY_RBAC_GUARD: h.rbac_cooldown_secs,
         ActionKind.AGENT_CLOUD: config.agent_cooldown_secs,
         ActionKind.AGENT_LOCAL: config.agent_cooldown_secs,
@@ -142,6 +154,12 @@ def gate(
         # A heal that outlived a Talon, or another healer, is at work: wait for it and
         # look again, rather than queue a second cycle of the runtime behind it.
         return Gate(False, "runtime_busy", f"the runtime lock is held by {lock_holder} (R19)")
+    if state.settle_until is not None and now < state.settle_until:
+        # What the lock's holder did (a VM cycle) needs the warmup our own heal would get:
+        # services still coming up are not yet down.
+        left = state.settle_until - now
+        reason = f"another healer's runtime action just ended: its warmup, {left:.0f}s more"
+        return Gate(False, "warmup", reason)
     if kind in CYCLES_THE_RUNTIME:
         ticks = [
             t for t in state.unhealthy_runtime_ticks if now - t <= h.force_cycle_confirm_window_secs

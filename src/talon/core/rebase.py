@@ -27,6 +27,7 @@ def rebase(state: CoreState, delta: float) -> CoreState:
         verification=_verification(state.verification, delta),
         hold=None if state.hold is None else _hold(state.hold, delta),
         failed_recovery_at=_opt(state.failed_recovery_at, delta),
+        settle_until=_opt(state.settle_until, delta),
     )
 
 

@@ -27,6 +27,8 @@ class ProbePolicy:
     classify_as: Fault | None = None
     check: str | None = None  # the k8s check
     restart_target: str | None = None  # what a restart of this service acts on
+    container: str | None = None  # the container a container probe watches
+    restart_container: bool = False  # may a heal restart it when it runs unhealthy
 
     @property
     def heals(self) -> bool:

@@ -54,6 +54,7 @@ def step(
     c = Cycle(state, now, config)
     if report is not None:
         c.stamp, c.lock_holder = report.stamp, report.facts.runtime_lock_holder
+        _watch_other_healers(c)
     absorb(c, outcomes)
     if report is not None:
         found = _observe(c, report)
@@ -202,6 +203,22 @@ def _record(c: Cycle, roots: tuple[Finding, ...]) -> None:
     )
 
 
+def _watch_other_healers(c: Cycle) -> None:
+    """The runtime lock held by someone else, then released: their action's warmup starts."""
+    busy = c.lock_holder is not None
+    if busy and not c.state.others_busy:
+        c.state = replace(c.state, others_busy=True)
+    elif not busy and c.state.others_busy:
+        until = c.now + c.config.healing.warmup_secs
+        c.state = replace(c.state, others_busy=False, settle_until=until)
+        c.note(
+            "warmup",
+            "noted",
+            "the runtime lock was released: the action that held it gets "
+            f"its warmup ({c.config.healing.warmup_secs:g}s) before any heal",
+        )
+
+
 def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
     """Tier 1 for every root that has one here; True when a heal was emitted or is waiting."""
     acted = waiting = False
@@ -211,6 +228,8 @@ def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
         if heal is None:
             if policy.heals_for(finding, c.config):
                 c.note("platform", "blocked", f"{finding.fault}: {_unavailable(c, finding)}")
+            elif finding.no_heal:
+                c.note("no_heal", "blocked", f"{finding.probe}: {finding.no_heal}", once=True)
             continue
         key = policy.slot(heal.kind, heal.target)
         if key in seen:
@@ -224,7 +243,10 @@ def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
             waiting = waiting or not g.escalate
             continue
         c.evidence(f"before {heal.kind}")
-        if c.emit(heal.kind, f"{finding.fault} on {finding.probe}: {g.reason}", heal.target):
+        # A container restart names the probe too: its socket says which engine to ask.
+        probe = finding.probe if heal.kind is ActionKind.RESTART_CONTAINER else ""
+        reason = f"{finding.fault} on {finding.probe}: {g.reason}"
+        if c.emit(heal.kind, reason, heal.target, probe):
             c.note(g.rule, "acted", f"{heal.kind} {heal.target} for {finding.fault}")
             acted = True
     if acted:
@@ -250,7 +272,7 @@ def _unavailable(c: Cycle, finding: Finding) -> str:
 
 def _escalate(c: Cycle, roots: tuple[Finding, ...]) -> None:
     """Tier 2 (cloud agent) or 3 (local agent, when the network is down)."""
-    hints = "; ".join(policy.REPAIR_HINTS[f.fault] for f in roots if f.fault in policy.REPAIR_HINTS)
+    hints = "; ".join(h for f in roots if (h := policy.hint(f)))
     if all(f.fault in (Fault.APP_FAILURE, Fault.HOST_FAULT) for f in roots):
         return  # visible and notified; never a reason for an agent or a heal (R3)
     local = any(f.fault is Fault.NETWORK_DOWN for f in roots)

@@ -45,6 +45,7 @@ CHANGING = frozenset(
         ActionKind.HEAL_SCRIPT,
         ActionKind.RESTART_ENGINE,
         ActionKind.RESTART_SERVICE,
+        ActionKind.RESTART_CONTAINER,
         ActionKind.APPLY_RBAC_GUARD,
         ActionKind.AGENT_CLOUD,
         ActionKind.AGENT_LOCAL,
@@ -157,6 +158,8 @@ class Executor:
         if kind is ActionKind.RESTART_SERVICE:
             label = action.target or ""
             return await heal.restart_service(w.ctx.process_manager, label, h.restart_timeout_secs)
+        if kind is ActionKind.RESTART_CONTAINER:
+            return await self._restart_container(action, w)
         if kind is ActionKind.APPLY_RBAC_GUARD:
             return await self._rbac(w)
         if kind in (ActionKind.AGENT_CLOUD, ActionKind.AGENT_LOCAL):
@@ -184,6 +187,27 @@ class Executor:
             return f"evidence kept: {path.name}"
 
         return await bounded(work, EVIDENCE_TIMEOUT_S, f"evidence ({action.reason})")
+
+    async def _restart_container(self, action: Action, w: Wiring) -> Outcome:
+        """The engine restarts the container the probe ``action.detail`` watches, if it
+        still runs unhealthy (``restart_unhealthy`` looks again), bounded by
+        ``restart_timeout_secs``."""
+        from talon.adapters.runtime.engine import EngineClient, restart_unhealthy
+        from talon.config.probes import ContainerProbe
+        from talon.probes.container import socket_for
+
+        name = action.target or ""
+        spec = next((p for p in w.loaded.probes if p.key == action.detail), None)
+        if not isinstance(spec, ContainerProbe) or spec.container != name:
+            return Outcome(REFUSED, f"no container probe {action.detail} watches {name} any more")
+        socket = socket_for(spec, w.ctx.runtime, w.ctx.env)
+        timeout = float(w.loaded.config.healing.restart_timeout_secs)
+        client = EngineClient(socket, timeout + 1.0)  # the bound below fires first
+
+        async def work() -> str:
+            return await restart_unhealthy(client, name, spec.stop_timeout_secs)
+
+        return await bounded(work, timeout, f"restart container {name} on {socket}")
 
     async def _rbac(self, w: Wiring) -> Outcome:
         manifest = w.loaded.config.healing.rbac_guard_manifest

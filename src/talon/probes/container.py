@@ -5,11 +5,19 @@ container's inspect document), never through CLI text. The socket defaults to
 the runtime adapter's, then the environment's, then the conventional one;
 that choice lives in the adapter. A container with a health check must also
 be healthy; ``starting`` is a warning, so a fresh start is not a fault.
+
+Failure kinds say who failed: the engine (refused, timeout, protocol, ...) or the
+container while the engine answered (``not_ready``, ``not_found``). The result's
+``detail`` keeps the engine's own words, ``state`` (``State.Status``) and ``health``
+(``State.Health.Status``, None without a check): the core reads them to tell a
+running, unhealthy container (restarted by the ``restart_container`` heal) from a
+stopped one (never started by Talon: ``talon.adapters.runtime.engine.not_restartable``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from talon.adapters.runtime.engine import (
     ContainerState,
@@ -47,12 +55,13 @@ def judge(name: str, state: ContainerState | None) -> tuple[Status, str, ErrorKi
             f"last exit code {state.exit_code})"
         )
         return Status.CRITICAL, message, ErrorKind.NOT_READY
-    why = [f"exit code {state.exit_code}"] if state.exit_code is not None else []
+    ran = state.status != "created"  # created and never started: no exit, no end
+    why = [f"exit code {state.exit_code}"] if state.exit_code is not None and ran else []
     if state.oom_killed:
         why.append("killed for lack of memory")
     if state.error:
         why.append(state.error[:200])
-    when = f" at {state.finished_at}" if state.finished_at and state.status != "created" else ""
+    when = f" at {state.finished_at}" if state.finished_at and ran else ""
     reason = f" ({', '.join(why)})" if why else ""
     return (
         Status.CRITICAL,
@@ -61,12 +70,15 @@ def judge(name: str, state: ContainerState | None) -> tuple[Status, str, ErrorKi
     )
 
 
+def socket_for(spec: ContainerProbe, runtime: object, env: Mapping[str, str]) -> str:
+    """The engine socket this probe (and a restart of its container) speaks to."""
+    if spec.socket is not None:
+        return socket_path(spec.socket, env)
+    return default_socket(runtime, env)
+
+
 async def probe(spec: ContainerProbe, ctx: ProbeContext) -> Observation:
-    socket = (
-        socket_path(spec.socket, ctx.env)
-        if spec.socket is not None
-        else default_socket(ctx.runtime, ctx.env)
-    )
+    socket = socket_for(spec, ctx.runtime, ctx.env)
     client = EngineClient(socket, spec.timeout_secs)
     detail: dict[str, object] = {"socket": socket}
     try:
@@ -88,6 +100,8 @@ async def probe(spec: ContainerProbe, ctx: ProbeContext) -> Observation:
             "container": state.id[:12],
             "state": state.status,
             "health": state.health,
+            "failing_streak": state.failing_streak,
+            "exit_code": None if state.running else state.exit_code,
             "restart_count": state.restart_count,
         }
     status, message, kind = judge(spec.container, state)

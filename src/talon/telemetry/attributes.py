@@ -43,9 +43,9 @@ def node_attributes(identity: NodeIdentity) -> dict[str, AttrValue]:
 
 def adapter_type(kind: ActionKind, w: Wiring) -> str:
     """The adapter that acts: the runtime's or process manager's kind, or who else does."""
-    if kind in (ActionKind.BRIDGE_HEAL, ActionKind.FORCE_CYCLE):
+    if kind in (ActionKind.BRIDGE_HEAL, ActionKind.FORCE_CYCLE, ActionKind.RESTART_CONTAINER):
         return w.ctx.runtime.name
-    if kind is ActionKind.RESTART_SERVICE:
+    if kind in (ActionKind.RESTART_SERVICE, ActionKind.RESTART_ENGINE):
         return w.ctx.process_manager.name
     if kind is ActionKind.APPLY_RBAC_GUARD:
         client = w.cluster_client()

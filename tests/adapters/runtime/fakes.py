@@ -1,17 +1,16 @@
 """Test doubles for the runtime adapters: fake tools on PATH and a fake engine socket.
 
 The tools are FAKES (see ``fakebin.py`` for the documented formats they copy).
-The engine is a FAKE too: an aiohttp server on a unix socket in a temporary
-directory, answering with the Engine API reference's documented shapes:
-``GET /_ping`` -> ``OK`` (text/plain, ``Api-Version`` header),
-``GET /containers/{id}/json`` -> ContainerInspectResponse or 404
-``{"message": "No such container: ID"}``, ``GET /info`` -> SystemInfo.
+The engine is a FAKE too, kept only for what the real engine the tests run
+(tests/support/dockerd.py) cannot be made to do: answer something that is not the
+Engine API's JSON. It is an aiohttp server on a unix socket in a temporary
+directory: ``GET /_ping`` -> ``OK`` (text/plain, ``Api-Version`` header), and with
+``garble`` set, a broken body for every other call. (Colima's adapter tests use it
+as the socket a VM forwards.)
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import os
 import shutil
@@ -34,8 +33,12 @@ class FakeTools(FakeToolDir):
     def __init__(self, root: Path, tools: tuple[str, ...] = ("colima", "limactl", "ssh")) -> None:
         super().__init__(root, FAKEBIN, tools)
         self.env["FAKE_RUNTIME_DIR"] = str(root)
+        # colima honours COLIMA_HOME only when the directory exists (fakebin.colima_home)
+        (root / "colima-home").mkdir(exist_ok=True)
         self.env["COLIMA_HOME"] = str(root / "colima-home")
         self.env["LIMA_HOME"] = str(root / "lima-home")
+        self.env["HOME"] = str(root / "home")  # the fakes never look at the real home
+        self.env.pop("XDG_CONFIG_HOME", None)
 
     def set_state(self, state: dict[str, Any]) -> None:
         (self.root / "state.json").write_text(json.dumps(state))
@@ -51,112 +54,33 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def inspect_doc(
-    name: str,
-    status: str = "running",
-    *,
-    exit_code: int = 0,
-    health: str | None = None,
-    oom: bool = False,
-    restart_count: int = 0,
-    health_output: str = "",
-) -> dict[str, Any]:
-    """A ContainerInspectResponse as the Engine API reference documents it (trimmed)."""
-    running = status in ("running", "paused", "restarting")
-    state: dict[str, Any] = {
-        "Status": status,
-        "Running": running,
-        "Paused": status == "paused",
-        "Restarting": status == "restarting",
-        "OOMKilled": oom,
-        "Dead": status == "dead",
-        "Pid": 4321 if running else 0,
-        "ExitCode": exit_code,
-        "Error": "",
-        "StartedAt": "2024-05-01T10:00:00.000000000Z",
-        "FinishedAt": "0001-01-01T00:00:00Z" if running else "2024-05-01T11:00:00.000000000Z",
-    }
-    if health is not None:
-        state["Health"] = {
-            "Status": health,
-            "FailingStreak": 3 if health == "unhealthy" else 0,
-            "Log": [
-                {
-                    "Start": "2024-05-01T10:59:00.0Z",
-                    "End": "2024-05-01T10:59:01.0Z",
-                    "ExitCode": 1 if health == "unhealthy" else 0,
-                    "Output": health_output,
-                }
-            ],
-        }
-    return {
-        "Id": hashlib.sha256(name.encode()).hexdigest(),
-        "Created": "2024-05-01T09:59:00.000000000Z",
-        "Path": "/docker-entrypoint.sh",
-        "Args": [],
-        "State": state,
-        "Image": "sha256:" + "ab" * 32,
-        "Name": f"/{name}",
-        "RestartCount": restart_count,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "Mounts": [],
-        "Config": {"Hostname": name[:12], "Image": "nginx:1.27"},
-        "NetworkSettings": {"Networks": {}},
-    }
-
-
 class FakeEngine:
-    """A fake Engine API on ``path``; ``containers`` maps names to inspect documents."""
+    """A fake engine on ``path``: a good ``/_ping``, and with ``garble`` garbage elsewhere."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.containers: dict[str, dict[str, Any]] = {}
-        self.hang = False
+        self.garble = False
         self.requests: list[str] = []
         self._runner: web.AppRunner | None = None
 
     async def _ping(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        if self.hang:
-            await asyncio.sleep(3600)
         return web.Response(
             text="OK",
             content_type="text/plain",
             headers={"Api-Version": "1.45", "Docker-Experimental": "false", "OSType": "linux"},
         )
 
-    async def _inspect(self, request: web.Request) -> web.Response:
+    async def _other(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        wanted = request.match_info["id"]
-        for name, doc in self.containers.items():
-            if wanted in (name, doc["Id"]) or (len(wanted) >= 12 and doc["Id"].startswith(wanted)):
-                return web.json_response(doc)
-        return web.json_response({"message": f"No such container: {wanted}"}, status=404)
-
-    async def _info(self, request: web.Request) -> web.Response:
-        self.requests.append(request.path)
-        running = sum(1 for d in self.containers.values() if d["State"]["Running"])
-        return web.json_response(
-            {
-                "ID": "7TRN:IPZB:QYBB:VPBQ:UWS7:CFQY:LY2K:P3ZT:5AGE:4BKB:M5YI:HY2D",
-                "Containers": len(self.containers),
-                "ContainersRunning": running,
-                "ServerVersion": "27.1.1",
-                "OperatingSystem": "Ubuntu 24.04 LTS",
-                "NCPU": 4,
-                "MemTotal": 2147483648,
-            }
-        )
+        if self.garble:
+            return web.Response(text='{"Id": "4f2a', content_type="application/json")
+        return web.json_response({"message": "page not found"}, status=404)
 
     async def __aenter__(self) -> FakeEngine:
         app = web.Application()
         app.router.add_get("/_ping", self._ping)
-        app.router.add_get("/containers/{id}/json", self._inspect)
-        app.router.add_get("/info", self._info)
-        # Versioned paths (/v1.45/...) are what clients often send; serve them too.
-        app.router.add_get("/v{version}/_ping", self._ping)
-        app.router.add_get("/v{version}/containers/{id}/json", self._inspect)
+        app.router.add_route("*", "/{tail:.*}", self._other)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +93,13 @@ class FakeEngine:
         if self.path.exists():
             os.unlink(self.path)
 
+
+# colima's ``status --json`` fields for the docker runtime, in app.go statusInfo's order
+# (ip_address only with a reachable address): what the fake and the lab's stand-in print.
+COLIMA_STATUS_FIELDS = [
+    "display_name", "driver", "arch", "runtime", "mount_type", "ip_address",
+    "docker_socket", "containerd_socket", "kubernetes", "cpu", "memory", "disk",
+]  # fmt: skip
 
 # The script every shell runtime must carry intact (R6): spaces, both quotes, $, ;.
 TRICKY_SCRIPT = """printf '%s|' "a  b" 'c "d"' '$HOME' "e'f"; echo; exit 3"""

@@ -1,16 +1,25 @@
 """A native Docker engine (no VM), spoken to through its Engine API on the unix socket.
 
 Never by parsing CLI output: the API's JSON is documented and stable, the
-CLI's text is neither. Response shapes follow the Engine API reference
-(``GET /_ping`` -> ``OK``; ``GET /containers/{id}/json`` -> ContainerInspectResponse
+CLI's text is neither. Response shapes follow the Engine API reference and are
+tested against a real dockerd 20.10 (``GET /_ping`` -> ``OK``; ``GET /version``;
+``GET /containers/json``; ``GET /containers/{id}/json`` -> ContainerInspectResponse
 with ``State.Status``, ``State.Running``, ``State.Health.Status`` ...; 404 with
-``{"message": "No such container: ..."}``). aiohttp is imported only when a
-call is made, so building the adapter costs nothing.
+``{"message": "No such container: ..."}``; ``POST /containers/{id}/restart?t=N``
+-> 204). aiohttp is imported only when a call is made, so building the adapter
+costs nothing.
+
+The one thing Talon does to a container is ``restart_unhealthy``: a container
+that runs while its own HEALTHCHECK says ``unhealthy`` (the restart moby#28400
+asks the engine for). It looks again right before acting and refuses anything
+else: a container that is not running was stopped by someone or crashed, and
+only the engine knows which (docs/docker.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from talon.capabilities import Capability
-from talon.errors import AdapterUnavailable, ErrorKind
+from talon.errors import ActionFailed, AdapterUnavailable, ErrorKind
 
 CONVENTIONAL_SOCKET = "/var/run/docker.sock"
 
@@ -139,7 +148,7 @@ class EngineClient:
         self.socket = socket_path
         self.timeout_s = timeout_s
 
-    async def _get(self, path: str) -> tuple[int, str]:
+    async def _request(self, method: str, path: str) -> tuple[int, str]:
         import aiohttp
 
         try:
@@ -147,11 +156,14 @@ class EngineClient:
                 connector = aiohttp.UnixConnector(path=self.socket)
                 async with (
                     aiohttp.ClientSession(connector=connector) as session,
-                    session.get(f"http://localhost{path}") as response,
+                    session.request(method, f"http://localhost{path}") as response,
                 ):
                     return response.status, await response.text()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _classify(exc, self.socket) from None
+
+    async def _get(self, path: str) -> tuple[int, str]:
+        return await self._request("GET", path)
 
     async def _json(self, path: str) -> Any:
         status, body = await self._get(path)
@@ -187,6 +199,29 @@ class EngineClient:
         doc = await self._json("/info")
         return doc if isinstance(doc, dict) else {}
 
+    async def version(self) -> dict[str, Any]:
+        """``GET /version``: ``Version``, ``ApiVersion``, ``MinAPIVersion``, ``Os`` ..."""
+        doc = await self._json("/version")
+        return doc if isinstance(doc, dict) else {}
+
+    async def containers(self, all: bool = True) -> list[dict[str, Any]]:
+        """``GET /containers/json``: one summary per container (``Names``, ``State``,
+        ``Status`` such as ``Up 3 minutes (unhealthy)``); stopped ones too with ``all``."""
+        doc = await self._json("/containers/json" + ("?all=1" if all else ""))
+        return [c for c in doc if isinstance(c, dict)] if isinstance(doc, list) else []
+
+    async def restart_container(self, name: str, stop_timeout: int | None = None) -> None:
+        """``POST /containers/{name}/restart``: SIGTERM, SIGKILL after ``stop_timeout``
+        seconds (default: the container's own stop timeout, else the engine's 10 s),
+        start. 404 is an EngineError of kind NOT_FOUND."""
+        query = "" if stop_timeout is None else f"?t={stop_timeout}"
+        path = f"/containers/{quote(name, safe='')}/restart{query}"
+        status, body = await self._request("POST", path)
+        if status == 404:
+            raise EngineError(ErrorKind.NOT_FOUND, f"no such container: {name}")
+        if status not in (200, 204):
+            raise EngineError(ErrorKind.HTTP_STATUS, f"POST {path}: {status} {_message(body)}")
+
 
 def _message(body: str) -> str:
     """The Engine API's error body is ``{"message": "..."}``."""
@@ -197,12 +232,68 @@ def _message(body: str) -> str:
     return str(doc.get("message", "")) if isinstance(doc, dict) else body.strip()[:200]
 
 
+def not_restartable(state: ContainerState) -> str | None:
+    """Why the container-restart heal must leave this container alone, or None.
+
+    Only a container that runs while its own health check says ``unhealthy`` is
+    restarted. One that is not running was stopped through the API (an operator)
+    or crashed, and the Engine API cannot tell which: dockerd keeps that flag
+    (``HasBeenManuallyStopped``) to itself, and ``docker kill`` and a SIGKILL from
+    the host leave the same inspect document; the engine's own restart policy is
+    what restarts crashed containers, and it alone knows. Paused is always an
+    operator's doing; restarting is the engine's restart policy at work.
+    """
+    if state.paused:
+        return "it is paused (only an operator pauses a container)"
+    if state.restarting or state.status == "restarting":
+        return "it is restarting (the engine's restart policy is at work)"
+    if not state.running:
+        return (
+            f"it is {state.status or 'not running'}: Talon never starts a stopped container "
+            "(an operator may have stopped it; the engine's restart policy restarts crashed ones)"
+        )
+    if state.health != "unhealthy":
+        return f"it runs and its health is {state.health or 'not checked'}, not unhealthy"
+    return None
+
+
+async def restart_unhealthy(
+    client: EngineClient, name: str, stop_timeout: int | None = None
+) -> str:
+    """The container-restart heal: look again, then restart only a running, unhealthy
+    container. Raises AdapterUnavailable (refused) when the container is gone or no
+    longer qualifies, ActionFailed when the engine fails the restart."""
+    try:
+        state = await client.inspect_container(name)
+        if state is None:
+            raise AdapterUnavailable(f"no such container: {name} (removed since the probe)")
+        why = not_restartable(state)
+        if why is not None:
+            raise AdapterUnavailable(f"{name} is not restarted: {why}")
+        await client.restart_container(name, stop_timeout)
+    except EngineError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:
+            raise AdapterUnavailable(f"{exc} (removed while Talon restarted it)") from None
+        if exc.kind is ErrorKind.TIMEOUT:
+            raise TimeoutError(str(exc)) from None
+        raise ActionFailed(str(exc)) from None
+    try:  # the restart is done: what it became is only said, never its outcome
+        after = await client.inspect_container(name)
+        now = "gone" if after is None else f"{after.status}, health {after.health or 'none'}"
+    except EngineError as exc:
+        now = f"not known ({exc})"
+    last = f": {state.last_health_output[:120]}" if state.last_health_output else ""
+    was = f"was unhealthy, failing streak {state.failing_streak}{last}"
+    return f"restarted {name} ({was}); now {now}"
+
+
 class EngineRuntime:
-    """A native engine: no VM, no shell into it, and Talon never restarts it."""
+    """A native engine: no VM, no shell into it. Talon never restarts the engine itself
+    (that is its process manager's: ``engine_service``); it restarts an unhealthy
+    container through the engine's API (``restart_unhealthy``)."""
 
     name = "docker"
-    # Nothing of its own: the engine belongs to the host's process manager (engine_service).
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Capability] = frozenset({Capability.RESTART_CONTAINER})
 
     def __init__(self, env: Mapping[str, str], *, socket: str = "", timeout_s: float = 5.0) -> None:
         self._env = dict(env)
@@ -259,4 +350,13 @@ class EngineRuntime:
             return facts
         keep = ("ServerVersion", "OperatingSystem", "Containers", "ContainersRunning", "NCPU")
         facts["engine"] = {k: info[k] for k in keep if k in info}
+        with contextlib.suppress(EngineError):
+            facts["containers"] = [
+                {
+                    "name": str((c.get("Names") or ["?"])[0]).lstrip("/"),
+                    "state": c.get("State"),
+                    "status": c.get("Status"),
+                }
+                for c in (await self.client().containers())[:50]
+            ]
         return facts
