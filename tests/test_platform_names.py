@@ -69,6 +69,29 @@ EXEMPTIONS: tuple[Exemption, ...] = (
         "reading unchanged; only the key's name, which config/ declares and nobody else reads.",
     ),
     Exemption(
+        "lab/profiles.py",
+        re.compile(r'^TOOL = "colima"'),
+        "the lab's default profile is named after the VM tool of the platform it imitates "
+        "(issue 18: `talon lab up --profile colima`); only that one constant, which every "
+        "other lab module uses instead of the name.",
+    ),
+    Exemption(
+        "lab/vmtool.py",
+        re.compile("colima|docker", re.IGNORECASE),
+        "the lab's stand-in for that VM tool: Talon's product adapter runs it under the "
+        "tool's name, reads its own JSON (`docker_socket`, runtime `docker`) and its home "
+        "variable, and the stand-in builds that adapter for the lab. Only this module; no "
+        "home path.",
+    ),
+    Exemption(
+        "lab/linux/",
+        re.compile("docker|systemctl", re.IGNORECASE),
+        "the lab's linux profile imitates nothing: it runs Debian's real dockerd (and its "
+        "docker-init) and a real systemd user manager, driven by `systemctl`, so its modules "
+        "name the tools they start. Only this folder, only those two names; no home path. "
+        "Talon itself still reaches them through its adapters.",
+    ),
+    Exemption(
         "node.py",
         re.compile(r'\benv\.get\("HOME"\)|\bos\.path\.expanduser\("~"\)'),
         "expand_path, the one sanctioned home lookup (see this module's docstring); only "
@@ -176,6 +199,14 @@ def test_exemptions_allow_only_what_they_name_where_they_name_it() -> None:
     assert left("config/models.py", "    colima_timeout_secs: Seconds = 5") == []
     assert left("config/models.py", "    colima_profile: str = ''") == ["colima"]
     assert left("core/policy.py", "p.colima_timeout_secs") == ["colima"]
+    assert left("lab/profiles.py", 'TOOL = "colima"') == []
+    assert left("lab/profiles.py", 'IMITATES = "colima on a Mac"') == ["colima"]
+    assert left("lab/substrate.py", 'DEFAULT = "colima"') == ["colima"]
+    assert left("lab/vmtool.py", 'info["docker_socket"] = "unix://..."') == []
+    assert left("lab/vmtool.py", "# kubectl too") == ["kubectl"]
+    assert left("lab/linux/box.py", 'lab.systemctl("kill", ENGINE)  # dockerd') == []
+    assert left("lab/linux/box.py", "# launchctl, colima") == ["launchctl", "colima"]
+    assert left("lab/faults.py", "# systemctl") == ["systemctl"]
     assert left("node.py", 'home = env.get("HOME") or os.path.expanduser("~")') == []
     assert left("node.py", 'base = Path.home() / "talon"') == ["Path.home("]
     assert left("cli/run.py", 'home = env.get("HOME")') == ['"HOME"']

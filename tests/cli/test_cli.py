@@ -171,10 +171,11 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
 
 
 def test_every_inject_verb_the_cli_offers_exists_and_names_its_fault_row() -> None:
-    from talon.cli.lab import _verbs
+    from talon.cli.lab import _linux_verbs, _verbs
     from talon.cli.main import FAULTS
 
-    assert set(_verbs()) == set(FAULTS)
+    assert set(_verbs()) | set(_linux_verbs()) == set(FAULTS)
+    assert set(_linux_verbs()) - set(_verbs()) == {"container-unhealthy"}  # no VM lab has one
     assert sorted(FAULTS.values(), key=lambda row: int(row[1:])) == [
-        "F1", "F2", "F3", "F4", "F5", "F6", "F10", "F11", "F12", "F17", "F21"
+        "F1", "F2", "F3", "F4", "F5", "F6", "F10", "F11", "F12", "F17", "F19", "F19", "F21", "F31"
     ]  # fmt: skip

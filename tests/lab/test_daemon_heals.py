@@ -1,8 +1,13 @@
-"""End to end, the heals: the real `talon run` process heals the lab's faults F1-F11
-(FAULTS.md) and never makes things worse. Each test reads what an operator reads: the
+"""End to end, the heals: the real `talon run` process heals the lab's faults F1-F11 and
+F19 (FAULTS.md) and never makes things worse. Each test reads what an operator reads: the
 journal, the state, the incident bundle, /health and the log. Every daemon is stopped by
 its pid. (F12 on, shadow mode and the instance lock: test_daemon_robust.py; two files so
-that two test workers share them, each with its own lab.)"""
+that two test workers share them, each with its own lab.)
+
+The lab runs its default profile, named after the VM tool it imitates (docs/lab-profiles.md):
+Talon's runtime here is its product adapter for that tool, driving the lab's stand-in of
+it: no forwarder-only restart, and an engine socket that moves at every VM boot while the
+old file stays (F19)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from talon.adapters.runtime.colima import ColimaRuntime
 from talon.lab import faults
+from talon.lab.runtime import LabRuntime
 from talon.lab.substrate import Lab
 from tests.lab.e2e import (
     _lines,
@@ -20,7 +27,10 @@ from tests.lab.e2e import (
     command_channel,
     evidence,
     kinds,
+    needs_vm_uptime,
     recovered,
+    runtime_why,
+    snapshots,
 )
 from tests.support.talon_run import FAST, merged, talon_run
 
@@ -33,6 +43,7 @@ def test_f1_split_brain_gets_the_force_cycle_only_and_is_verified(
     """The lab's default profile imitates a Mac's VM runtime: the forwards live in the VM's
     host agent, so the split-brain's heal is a force-cycle (never a bridge heal the
     platform would refuse), under its gates; then verified (F1, F20)."""
+    assert isinstance(LabRuntime(fresh.dir).product, ColimaRuntime)  # the product adapter
     with talon_run(fresh, tmp_path) as run:
         assert run.health()[0] == 200
         boots = fresh.boot()["count"]
@@ -54,6 +65,8 @@ def test_f1_split_brain_gets_the_force_cycle_only_and_is_verified(
         )
         for moment in ("failure-detected", "before-force-cycle", "after-force-cycle"):
             assert any(moment in f for f in files), files
+        # the boot made a new engine socket; Talon checks the VM on it, told by the VM tool
+        assert f"GET /_ping on {fresh.engine_socket()}" in runtime_why(run)
         status, health = run.health()
         assert (status, health["signal"], health["state"]) == (200, "stable", "healthy")
         shown = run.talon("incidents", "show", incident["id"])
@@ -65,14 +78,15 @@ def test_f1_split_brain_gets_the_force_cycle_only_and_is_verified(
 def test_f3_a_dead_service_is_restarted_not_the_runtime(fresh: Lab, tmp_path: Path) -> None:
     with talon_run(fresh, tmp_path) as run:
         before = fresh.procs.pid("vm-inngest")
-        boots = fresh.boot()["count"]
+        boots, socket = fresh.boot()["count"], fresh.engine_socket()
         faults.service_down(fresh, "inngest")
         incident = run.wait_for("a verified recovery", lambda: recovered(run), 40)
         assert incident["root_cause"] == "service_down"
         assert kinds(run) == ["restart_service"]
         assert run.begun("restart_service")[0]["target"] == "inngest"
         assert fresh.procs.pid("vm-inngest") not in (None, before)
-        assert fresh.boot()["count"] == boots  # the VM was not cycled
+        assert fresh.boot()["count"] == boots  # the VM was not cycled ...
+        assert fresh.engine_socket() == socket  # ... so its engine socket did not move
 
 
 def test_f4_runtime_down_one_force_cycle_one_incident_one_notice(
@@ -83,6 +97,8 @@ def test_f4_runtime_down_one_force_cycle_one_incident_one_notice(
     channel, messages = command_channel(tmp_path)
     settings = merged(FAST, {"notify": {"channel": [channel]}})
     with talon_run(fresh, tmp_path, settings) as run:
+        old = fresh.engine_socket()
+        run.wait_for("a check on this boot's socket", lambda: str(old) in runtime_why(run), 10)
         faults.runtime_down(fresh)
         incident = run.wait_for("a verified recovery", lambda: recovered(run), 60)
         assert incident["root_cause"] == "runtime_down"
@@ -95,6 +111,21 @@ def test_f4_runtime_down_one_force_cycle_one_incident_one_notice(
         assert "runtime_down" in sent[0]
         assert "lab-node" in sent[0]
         assert "recovered" in sent[1]
+        # F19 after a boot: the force-cycle's boot moved the engine socket and left the old
+        # file behind; Talon followed it (one force-cycle, verified) and the evidence says so
+        new = fresh.engine_socket()
+        assert new not in (None, old)
+        assert old is not None
+        assert old.exists()
+        after = next(v for k, v in snapshots(run, incident["id"]).items() if "after-force" in k)
+        assert after["runtime"]["adapter"]["engine_socket"]["path"] == str(new)
+        assert after["runtime"]["adapter"]["engine_socket_moved"] == {
+            "from": str(old),
+            "to": str(new),
+        }
+        assert f"GET /_ping on {new} (reported by `colima status`, moved from {old})" in (
+            runtime_why(run)
+        )
 
 
 def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_path: Path) -> None:
@@ -102,6 +133,7 @@ def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_p
         FAST, {"healing": {"durability_checks": 6, "durability_window_secs": 6, "hold_secs": 600}}
     )
     with talon_run(fresh, tmp_path, settings) as run:
+        by_talon = fresh.boot()["by"].get("talon", 0)
         faults.arm_regress(fresh, 3.0)
         faults.runtime_down(fresh)
         run.wait_for("the hold", lambda: run.state().get("hold"), 60)
@@ -118,6 +150,8 @@ def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_p
         )
         time.sleep(6)  # cycles keep running in the hold ...
         assert kinds(run) == ["force_cycle"]  # ... and no second force-cycle happens
+        assert fresh.boot()["by"]["talon"] == by_talon + 1  # one boot through the VM tool
+        assert not fresh.boot()["running"]  # the regressed VM stays down in the hold
         status, health = run.health()
         assert (status, health["signal"]) == (503, "failed recovery")
         assert health["hold"]["remaining_s"] > 500
@@ -164,6 +198,7 @@ def test_f10_aof_damage_goes_to_the_agent_with_read_only_evidence(
         assert {p.name: _sha(p) for p in faults.aof_files(fresh)} == damaged  # R27
 
 
+@needs_vm_uptime
 def test_f11_vm_crash_loop_holds_force_cycles(fresh: Lab, tmp_path: Path) -> None:
     settings = merged(
         FAST, {"healing": {"runtime_min_uptime_secs": 20, "runtime_crash_loop_cycles": 2}}
@@ -180,3 +215,31 @@ def test_f11_vm_crash_loop_holds_force_cycles(fresh: Lab, tmp_path: Path) -> Non
         assert len(run.begun("force_cycle")) == cycles  # on hold: no more force-cycles
         assert run.health()[1]["signal"] == "degraded hold"
         assert "runtime_crash_loop" in run.state()["incident"]["faults"]
+
+
+def test_f19_a_moved_engine_socket_is_followed_and_a_refused_one_costs_no_force_cycle(
+    fresh: Lab, tmp_path: Path
+) -> None:
+    """F19: the engine's socket moves behind Talon's back (the old file stays, dead): the
+    next check asks the VM tool where it is now and answers there. Then the engine stops
+    with the VM fine: the socket the tool reports refuses, the VM's shell answers, and the
+    VM is not read as down. No incident, no action, no boot, through both."""
+    with talon_run(fresh, tmp_path) as run:
+        boots, old = fresh.boot()["count"], fresh.engine_socket()
+        run.wait_for("a check on this boot's socket", lambda: str(old) in runtime_why(run), 10)
+        faults.socket_drift(fresh)
+        new = fresh.engine_socket()
+        moved = f"GET /_ping on {new} (reported by `colima status`, moved from {old})"
+        run.wait_for("the check on the new socket", lambda: moved in runtime_why(run), 10)
+        faults.engine_down(fresh)
+        refused = f"nothing listens on {new}"
+        why = run.wait_for("the shell asked", lambda: refused in (w := runtime_why(run)) and w, 10)
+        assert "so the VM's shell was asked: the VM's shell runs commands" in why
+        seen = run.cycles()
+        run.wait_for("three more cycles", lambda: run.cycles() >= seen + 3, 20)
+        assert run.begun() == []  # nothing was done: no force-cycle, no notice
+        assert run.state()["incident"] is None
+        assert fresh.boot()["count"] == boots
+        assert not [e for e in run.events("cycle") if "runtime.vm" in e["failing"]]
+        assert old is not None
+        assert old.exists()  # the stale file is still there

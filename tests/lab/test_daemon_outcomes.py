@@ -17,7 +17,7 @@ import pytest
 
 from talon.lab import faults
 from talon.lab.daemon import LabDaemon
-from talon.lab.substrate import Lab
+from talon.lab.substrate import DEFAULT_PROFILE, Lab
 from tests.lab.e2e import _lines, _silent_listener, kinds, recovered
 from tests.support.faketime import WallClock
 from tests.support.talon_run import FAST, TalonRun, merged, talon_run
@@ -46,7 +46,7 @@ def test_f1_on_tunnels_only_the_forwards_are_restarted(fresh: Lab, tmp_path: Pat
             assert kinds(run) == ["bridge_heal"]
             assert (fresh.vm_pids(), fresh.boot()["count"]) == (vm, boots)
     finally:
-        fresh.set_profile("agent")
+        fresh.set_profile(DEFAULT_PROFILE)
 
 
 # F20: the platform refuses ------------------------------------------------------------
@@ -59,7 +59,7 @@ def test_f20_a_refused_bridge_heal_is_followed_in_the_same_cycle_by_the_force_cy
     like the platform it imitates, has none and refuses. The same step chooses the
     force-cycle; with its confirmation met (one tick here), the same cycle runs it; that
     heal is verified; the refusal is never a failed recovery or a hold."""
-    assert fresh.profile() == "agent"
+    assert fresh.profile() == DEFAULT_PROFILE
     settings = merged(
         FAST, {"runtime": {"profile": "tunnels"}, "healing": {"force_cycle_confirm_ticks": 1}}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +21,8 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     f4, rest = rest.split("F6:", 1)
     f6, rest = rest.split("F12:", 1)
     f12, rest = rest.split("F17:", 1)
-    f17, daemon = rest.split("the daemon: `talon run`", 1)
+    f17, rest = rest.split("F19:", 1)
+    f19, daemon = rest.split("the daemon: `talon run`", 1)
     assert "Talon can force_cycle, restart_service, uptime, vm_shell here" in text
     assert "classified split_brain on redis.redis (root cause)" in f1
     # the lab's default profile has no forwarder-only restart: the heal is the force-cycle
@@ -36,6 +38,13 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "classified service_down on http.typesense (root cause)" in f12
     assert "classified network_down on network (root cause)" in f17
     assert "would tier" not in f17
+    # the product adapter asks the lab's VM tool where the engine socket is now
+    old, new, checked = re.findall(r"engine-(\d+)\.sock", f19)[:3]
+    assert int(new) == int(old) + 1
+    assert checked == new
+    assert "runtime.vm: GET /_ping on " in f19
+    assert "reported by `colima status`" in f19
+    assert "nothing to classify and nothing to do" in f19
     heal, hold = daemon.split("F5 with the daemon", 1)
     assert "force_cycle" in heal
     assert "bridge_heal" not in heal
@@ -43,6 +52,6 @@ def test_demo_narrates_each_fault_and_tears_the_lab_down(tmp_path: Path) -> None
     assert "recovered" in heal
     assert "force-cycles in this incident: 1" in hold
     assert "signal failed recovery" in hold
-    assert "lab down: stopped 12 processes" in text
+    assert "lab down: stopped 13 processes" in text  # the VM's engine too
     status = Lab(tmp_path / "lab").status()
     assert all(pid is None for pid in status["processes"].values())

@@ -19,6 +19,7 @@ from talon.lab.runtime import LabRuntime
 from talon.lab.substrate import Lab
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext, run_cycle
+from tests.lab.e2e import needs_vm_uptime
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def test_f5_the_boot_after_the_force_cycle_dies_inside_the_window_once(lab: Lab)
     assert lab.boot()["count"] == boot["count"] + 1
 
 
+@needs_vm_uptime
 def test_f11_a_crash_looping_vm_is_classified_from_real_uptimes(
     lab: Lab, identity: NodeIdentity
 ) -> None:

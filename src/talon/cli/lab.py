@@ -7,11 +7,16 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from talon.lab.profiles import LINUX
 from talon.lab.substrate import Lab, LabError
 from talon.node import NodeIdentity, expand_path
+
+if TYPE_CHECKING:
+    from talon.lab.linux.box import LinuxLab
 
 
 def lab_dir(explicit: Path | None) -> Path:
@@ -24,28 +29,72 @@ def lab_dir(explicit: Path | None) -> Path:
 @contextlib.contextmanager
 def _as_click_errors() -> Iterator[None]:
     """A lab error is the operator's to read, not a traceback."""
+    from talon.lab.linux.box import ERRORS
+
     try:
         yield
-    except LabError as exc:
+    except (LabError, *ERRORS) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _linux(where: Path) -> LinuxLab | None:
+    """The linux profile's lab in ``where``, if that is what is up there."""
+    from talon.lab.linux.box import META, LinuxLab
+
+    return LinuxLab(where) if (where / META).exists() else None
 
 
 def run_up(directory: Path | None, profile: str | None = None) -> None:
     where = lab_dir(directory)
     with _as_click_errors():
-        lab = Lab(where)
-        ports = lab.up(profile)
-    click.echo(f"lab up in {where} ({lab.profile()} profile): {ports}")
+        linux = _linux(where)
+        vm = Lab(where)
+        other = linux is not None or vm.meta_path.exists()
+        if profile is not None and (profile == LINUX) != (linux is not None) and other:
+            up_as = LINUX if linux else vm.profile()
+            raise LabError(f"a {up_as} lab is up in {where}: `talon lab down` it first")
+        if profile == LINUX or linux is not None:
+            from talon.lab.linux.box import LinuxLab
+
+            box = linux or LinuxLab(where)
+            ports: object = box.up()
+            box.write_talon_config()
+            up_as = LINUX
+        else:
+            ports, up_as = vm.up(profile), vm.profile()
+    click.echo(f"lab up in {where} ({up_as} profile): {ports}")
     click.echo(f"try: talon --config {where / 'talon' / 'config.toml'} check")
 
 
 def run_down(directory: Path | None) -> None:
-    stopped = Lab(lab_dir(directory)).down()
+    where = lab_dir(directory)
+    linux = _linux(where)
+    stopped = linux.down() if linux is not None else []
+    stopped += Lab(where).down()
     click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 def run_status(directory: Path | None) -> None:
-    click.echo(json.dumps(Lab(lab_dir(directory)).status(), indent=2))
+    where = lab_dir(directory)
+    linux = _linux(where)
+    with _as_click_errors():
+        status = linux.status() if linux is not None else Lab(where).status()
+    click.echo(json.dumps(status, indent=2))
+
+
+def _linux_verbs() -> dict[str, Callable[[LinuxLab, str | None, float], str]]:
+    """The verbs that make sense on a systemd + engine box (there is no VM, no forward)."""
+    from talon.lab.linux import box as linux
+
+    return {
+        "service-down": lambda box, service, _s: linux.service_down(box, service or "worker"),
+        "runtime-down": lambda box, _service, _s: linux.engine_down(box),
+        "engine-down": lambda box, _service, _s: linux.engine_down(box),
+        "regress": lambda box, _service, s: linux.arm_regress(box, s),
+        "container-unhealthy": lambda box, service, _s: linux.container_unhealthy(
+            box, service or "typesense"
+        ),
+    }
 
 
 def _verbs() -> dict[str, Callable[[Lab, str | None, float], str]]:
@@ -64,17 +113,41 @@ def _verbs() -> dict[str, Callable[[Lab, str | None, float], str]]:
         "crashloop": lambda lab, _service, s: faults.crashloop(lab, s),
         "drop-rbac": lambda lab, _service, _s: faults.drop_rbac(lab),
         "network-down": lambda lab, _service, _s: faults.network_down(lab),
+        "socket-drift": lambda lab, _service, _s: faults.socket_drift(lab),
+        "engine-down": lambda lab, _service, _s: faults.engine_down(lab),
     }
 
 
 def run_inject(directory: Path | None, fault: str, service: str | None, seconds: float) -> None:
-    lab = Lab(lab_dir(directory))
+    where = lab_dir(directory)
+    linux = _linux(where)
     with _as_click_errors():
-        click.echo(_verbs()[fault](lab, service, seconds))
+        if linux is not None:
+            verbs = _linux_verbs()
+            if fault not in verbs:
+                raise LabError(
+                    f"{fault} has no meaning on the {LINUX} profile (no VM, no forwards); "
+                    f"there: {', '.join(verbs)}"
+                )
+            click.echo(verbs[fault](linux, service, seconds))
+            return
+        if fault == "container-unhealthy":
+            raise LabError(
+                f"the {Lab(where).profile()} profile runs no containers: "
+                f"`talon lab up --profile {LINUX}` has them"
+            )
+        click.echo(_verbs()[fault](Lab(where), service, seconds))
 
 
 def run_heal_all(directory: Path | None) -> None:
     from talon.lab import faults
 
+    where = lab_dir(directory)
+    linux = _linux(where)
     with _as_click_errors():
-        click.echo(faults.heal_all(Lab(lab_dir(directory))))
+        if linux is not None:
+            from talon.lab.linux.box import heal_all
+
+            click.echo(heal_all(linux))
+        else:
+            click.echo(faults.heal_all(Lab(where)))

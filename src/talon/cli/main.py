@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from talon import __version__
+from talon.lab.profiles import PROFILES as LAB_PROFILES
 
 if TYPE_CHECKING:
     from talon.config import LoadedConfig
@@ -285,11 +286,15 @@ def lab(ctx: click.Context, directory: Path | None) -> None:
 @lab.command("up")
 @click.option(
     "--profile",
-    type=click.Choice(["agent", "tunnels"]),
+    type=click.Choice(LAB_PROFILES),
     default=None,
-    help="What the lab imitates: agent (the default, as a Mac's VM runtime: the forwards "
-    "live in the VM's host agent, only a force-cycle restarts them) or tunnels (forwards "
-    "are separate processes, restartable alone).",
+    help=f"What the lab imitates (docs/lab-profiles.md): {LAB_PROFILES[0]} (the default, a "
+    "Mac's VM runtime: the forwards live in the VM's host agent, only a force-cycle restarts "
+    "them; the engine socket moves at each boot; Talon drives it with its product adapter "
+    f"through a stand-in of that tool), {LAB_PROFILES[1]} (forwards are separate "
+    f"processes, restartable alone) or {LAB_PROFILES[2]} (no VM: a real systemd user manager "
+    "runs the worker and a real container engine whose containers are the services; needs "
+    "root). Chosen at the first up.",
 )
 @click.pass_obj
 def lab_up(directory: Path | None, profile: str | None) -> None:
@@ -345,6 +350,9 @@ FAULTS = {
     "crashloop": "F11",
     "hang": "F12",
     "network-down": "F17",
+    "socket-drift": "F19",  # the default profile: the engine socket moves, the old file stays
+    "engine-down": "F19",  # its neighbour: the engine stops, its socket stays (linux: F4)
+    "container-unhealthy": "F31",  # linux: a container runs, its HEALTHCHECK fails
 }
 
 
@@ -355,7 +363,10 @@ FAULTS = {
 )
 @click.argument("fault", type=click.Choice(list(FAULTS)))
 @click.option(
-    "--service", default=None, help="redis, inngest, typesense or kubeapi (where it applies)."
+    "--service",
+    default=None,
+    help="redis, inngest, typesense or kubeapi (where it applies); on the linux profile a "
+    "container (redis, inngest, typesense) or the worker's unit (worker).",
 )
 @click.option(
     "--seconds",

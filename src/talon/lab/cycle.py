@@ -1,10 +1,12 @@
 """``python -m talon.lab.cycle --dir D force-cycle|restart-forwarders``: the lab's runtime tool.
 
-The lab's ContainerRuntime adapter runs these as a child process, as a VM
-runtime's adapter runs its tool's stop and start: the action is then bounded,
-killable with its process group, and never blocks the daemon. What the lab's
-profile cannot do is refused with exit code 69 (EX_UNAVAILABLE) and the reason
-on stderr, as a platform tool refuses an unsupported verb.
+The lab's own ContainerRuntime adapter (the ``tunnels`` profile, or a config
+that claims it) runs these as a child process, as a VM runtime's adapter runs
+its tool's stop and start: the action is then bounded, killable with its
+process group, and never blocks the daemon. What the lab's profile cannot do
+is refused with exit code 69 (EX_UNAVAILABLE) and the reason on stderr, as a
+platform tool refuses an unsupported verb. (The default profile's VM tool is
+``talon.lab.vmtool``, driven by Talon's product adapter.)
 """
 
 from __future__ import annotations

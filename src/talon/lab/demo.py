@@ -1,12 +1,15 @@
 """``talon demo``: the lab up, faults injected, and what Talon sees, decides and does.
 
-Part one classifies six faults with the daemon's own cycle (``Watch.run_once``)
+Part one classifies seven faults with the daemon's own cycle (``Watch.run_once``)
 and a runner that carries nothing out, and shows the actions Talon would take
-on this lab's platform (the lab heals itself between them). Part two runs the
-real daemon, ``talon run``, against the lab: F1 is healed by what the lab's
-profile allows (a force-cycle on ``agent``, where the forwards live in the
-VM's host agent) and verified, and F5's regressing recovery ends in a hold
-with no second force-cycle.
+on this lab's platform (the lab heals itself between them). On the default
+profile Talon's runtime is its product adapter for the VM tool the lab
+imitates, so F19 (the engine socket moves, the old file stays) shows the
+adapter following the tool's report. Part two runs the real daemon, ``talon
+run``, against the lab: F1 is healed by what the lab's profile allows (a
+force-cycle on the default profile, where the forwards live in the VM's host
+agent) and verified, and F5's regressing recovery ends in a hold with no second
+force-cycle.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Scenario:
     title: str
     inject: Callable[[Lab], str]
     ticks: int = 2
+    why_of: str = ""  # a probe whose reason is worth telling (its detail's "why")
 
 
 SCENARIOS = (
@@ -57,6 +61,12 @@ SCENARIOS = (
     ),
     # a non-critical probe escalates after 3 failures in a row (R2)
     Scenario("F17", "the WAN is down: remote targets unreachable", faults.network_down, ticks=3),
+    Scenario(
+        "F19",
+        "the engine socket moves, as after a VM boot behind Talon's back",
+        faults.socket_drift,
+        why_of="runtime.vm",
+    ),
 )
 
 
@@ -94,12 +104,12 @@ class Demo:
             )
         self.console.print(table)
 
-    def decide(self, ticks: int) -> tuple[CoreState, list[Action]]:
+    def decide(self, ticks: int) -> tuple[CoreState, list[Action], CycleReport | None]:
         """``ticks`` cycles of the daemon's own ``run_once``, carrying nothing out."""
         assert self.loaded is not None
         loaded = self.loaded
 
-        async def run() -> tuple[CoreState, list[Action]]:
+        async def run() -> tuple[CoreState, list[Action], CycleReport | None]:
             w = Wiring.build(loaded, self.lab.dir / "demo-decide", Clock())
             watch = Watch(
                 state=CoreState(),
@@ -118,11 +128,15 @@ class Demo:
                 await w.aclose()
             if watch.last_report is not None:
                 self.show(watch.last_report)
-            return watch.state, actions
+            return watch.state, actions, watch.last_report
 
         return asyncio.run(run())
 
-    def narrate(self, state: CoreState, actions: list[Action]) -> None:
+    def narrate(self, state: CoreState, actions: list[Action], why: str = "") -> None:
+        if why:
+            self.console.print(f"  {escape(why)}")
+        if not state.last_faults and not actions:
+            self.console.print("  nothing to classify and nothing to do: every probe passes")
         for probe, fault, explained in state.last_faults:
             note = (
                 " [dim](explained by a lower layer)[/]" if explained else " [bold](root cause)[/]"
@@ -154,8 +168,8 @@ class Demo:
         for scenario in scenarios:
             c.rule(f"{scenario.code}: {scenario.title}")
             c.print(f"inject: {scenario.inject(self.lab)}")
-            state, actions = self.decide(scenario.ticks)
-            self.narrate(state, actions)
+            state, actions, report = self.decide(scenario.ticks)
+            self.narrate(state, actions, _why(report, scenario.why_of))
             c.print(f"[dim]lab: {faults.heal_all(self.lab)}[/]")
         self.run_daemon()
 
@@ -209,6 +223,12 @@ class _Decides:
 
     async def run(self, action: Action, view: CycleView) -> Outcome:
         return Outcome(SKIPPED, "the demo decides; the daemon acts")
+
+
+def _why(report: CycleReport | None, key: str) -> str:
+    """What probe ``key`` said about its verdict, from its detail's "why"."""
+    found = next((r for r in report.results if r.key == key), None) if report and key else None
+    return f"{key}: {found.detail['why']}" if found and found.detail.get("why") else ""
 
 
 async def _facts(w: Wiring) -> Facts:

@@ -1,7 +1,9 @@
 """Fault injection: one verb per FAULTS.md row that concerns the substrate.
 
 Each verb changes exactly what it says, is idempotent, and is undone by
-``heal_all``: F1, F2, F3, F4, F5, F6, F10, F11, F12, F17.
+``heal_all``: F1, F2, F3, F4, F5, F6, F10, F11, F12, F17; and on the default
+profile F19 (``socket_drift``: the engine's socket moves, the old file stays)
+and ``engine_down`` (the VM's engine stops, its shell still answers).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from talon.lab import engine
 from talon.lab.kube import layout
 from talon.lab.kube.seed import KUBELET_CLIENT_CRB
 from talon.lab.procs import gone, module_argv
@@ -77,6 +80,20 @@ def runtime_down(lab: Lab) -> str:
     lab.stop_vm()
     lab.stop_forwarders()
     return "VM and forwarders stopped"
+
+
+def socket_drift(lab: Lab) -> str:
+    """F19: the engine comes back on a new socket, as after a VM boot behind Talon's back;
+    the old socket file stays, refusing. The VM tool reports the new one."""
+    old, new = lab.move_engine()
+    return f"the engine's socket moved: {old} (left behind, dead) -> {new}"
+
+
+def engine_down(lab: Lab) -> str:
+    """The VM's engine stops; the VM, its shell and its services go on. Its socket file
+    stays, refusing: from the host this looks like F19, and only the VM's shell tells."""
+    left = lab.stop_engine()
+    return f"the VM's engine stopped; its socket {left} stays, dead"
 
 
 def hang(lab: Lab, service: str) -> str:
@@ -175,7 +192,8 @@ def heal_all(lab: Lab) -> str:
     for name in lab.procs.names():
         if name.startswith("resume-") or name in ("vm-doom", "vm-keeper"):
             lab.procs.stop(name)
-    for name in [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]:
+    names = [f"vm-{p}" for p in VM_PROCESSES] + [engine.PROCESS]
+    for name in names + [f"fwd-{s}" for s in SERVICES]:
         lab.procs.signal(name, signal.SIGCONT)
     backup = lab.dir / "vm" / "aof-backup"
     if backup.exists():

@@ -26,7 +26,8 @@ def runtime(
     lab_dir = settings.get("lab_dir")
     if not lab_dir:
         return NullRuntime()
-    return LabRuntime(expand_path(str(lab_dir), env), profile=str(settings.get("profile") or ""))
+    profile = str(settings.get("profile") or "")
+    return LabRuntime(expand_path(str(lab_dir), env), profile=profile, env=env, timeout_s=timeout_s)
 
 
 def process_manager(

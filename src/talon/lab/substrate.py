@@ -7,6 +7,7 @@
 | vm-inngest       | Inngest's health endpoint                   | VM:PORT          |
 | vm-typesense     | Typesense's health endpoint                 | VM:PORT          |
 | vm-kubeapi       | the cluster's API server (emulated, TLS)    | VM:PORT          |
+| vm-engine        | the VM's engine (default profile only)      | vm/run/*.sock    |
 | fwd-<service>    | the VM host agent's port forward            | 127.0.0.1:PORT   |
 | worker           | the worker process on the host              | 127.0.0.1:PORT   |
 | wan-cloud        | a service across the WAN (e.g. a cloud API) | WAN:PORT         |
@@ -18,11 +19,14 @@ gateway and are marked ``remote`` in the generated config, so killing the
 gateway (F17) is "network down" while everything local still answers.
 
 Profiles say what the platform lets Talon do, and the lab offers exactly that
-(DESIGN.md principle 8). ``agent`` (the default), like the VM runtimes of a Mac:
-the forwards belong to the VM's host agent, and only a force-cycle of the VM
-restarts them (the runtime tool refuses a forwarder-only restart).
-``tunnels``: the forwards are separate tunnel processes (ssh -L or socat under
-a process manager) that can be restarted alone, leaving the VM running.
+(DESIGN.md principle 8; ``talon.lab.profiles``, docs/lab-profiles.md). The
+default profile imitates a Mac's VM runtime: the forwards belong to the VM's
+host agent, and only a force-cycle of the VM restarts them (a forwarder-only
+restart is refused); the engine's socket moves at every boot and the old file
+stays (``talon.lab.engine``); the VM tool (``talon.lab.vmtool``, written to
+``bin/``) reports the current one, and Talon drives the lab through its product
+adapter for that tool. ``tunnels``: the forwards are separate tunnel processes
+that can be restarted alone, leaving the VM running.
 
 The VM is "booted" by starting its processes; each boot is counted with its
 time in ``vm/boot.json``, so tests can prove that no needless force-cycle
@@ -41,21 +45,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from talon.lab import engine, profiles, records, vmtool
 from talon.lab.kube import layout
 from talon.lab.kube.layout import kube_server_argv
 from talon.lab.procs import Procs, free_port_pair, module_argv, wait_listening
+from talon.lab.services_toml import services_toml
 from talon.store.files import locked
 
 VM_ADDRESS = "127.0.0.2"  # the lab's own choice; Talon discovers it through the lab runtime
 WAN_ADDRESS = "127.0.0.4"  # 127.0.0.3 is left to notification sinks (F16)
 SERVICES = ("redis", "inngest", "typesense", "kubeapi")  # forwarded to the host
 VM_PROCESSES = ("sshd", *SERVICES)
-PROFILES = ("agent", "tunnels")
-IMITATES = {
-    "agent": "a VM whose host agent owns the forwards, as on a Mac",
-    "tunnels": "a VM whose forwards are tunnel processes of their own",
-}
-DEFAULT_PROFILE = "agent"
+PROFILES = profiles.VM_PROFILES  # the VM lab's; `linux` is talon.lab.linux
+IMITATES = profiles.IMITATES
+DEFAULT_PROFILE = profiles.DEFAULT_PROFILE
 # sysexits' EX_UNAVAILABLE: the lab's runtime tool cannot do this on this profile.
 REFUSED_EXIT = 69
 HEALTH_BODIES = {"sshd": "SSH-2.0-lab", "inngest": '{"status":"ok"}', "typesense": '{"ok":true}'}
@@ -97,8 +100,8 @@ class Lab:
         self.dir = directory
         self.vm = vm_address
         self.procs = Procs(directory)
-        self.meta_path = directory / "lab.json"
-        self.boot_path = directory / "vm" / "boot.json"
+        self.meta_path = records.meta_path(directory)
+        self.boot_path = records.boot_path(directory)
         self.redis_dir = directory / "vm" / "redis"
         self.config_dir = directory / "talon"
         self.doom_path = directory / "vm" / "doom.json"
@@ -114,22 +117,23 @@ class Lab:
 
     def profile(self) -> str:
         """What the lab imitates (``PROFILES``); chosen at the first ``up``."""
-        try:
-            return str(json.loads(self.meta_path.read_text()).get("profile", DEFAULT_PROFILE))
-        except FileNotFoundError:
-            return DEFAULT_PROFILE
+        return profiles.canonical(str(records.read(self.meta_path).get("profile", DEFAULT_PROFILE)))
+
+    def has_engine(self) -> bool:
+        """The default profile's VM has a container engine whose socket moves at each boot."""
+        return profiles.has_vm_tool(self.profile())
 
     def set_profile(self, profile: str) -> None:
         """What the lab imitates from now on (its runtime tool reads it at every call)."""
         self._choose_ports(profile)
 
     def _choose_ports(self, profile: str | None) -> Ports:
+        profile = None if profile is None else profiles.canonical(profile)
         if profile is not None and profile not in PROFILES:
             raise LabError(f"unknown lab profile {profile!r}: use one of {', '.join(PROFILES)}")
         if self.meta_path.exists():
             if profile is not None and profile != self.profile():
-                meta = {**json.loads(self.meta_path.read_text()), "profile": profile}
-                self.meta_path.write_text(json.dumps(meta))
+                records.write(self.meta_path, {**records.read(self.meta_path), "profile": profile})
             return self.ports()
         ports = Ports(
             *(free_port_pair(WAN_ADDRESS if f.name == "cloud" else self.vm) for f in fields(Ports))
@@ -140,19 +144,14 @@ class Lab:
             "ports": asdict(ports),
             "profile": profile or DEFAULT_PROFILE,
         }
-        self.meta_path.write_text(json.dumps(meta))
+        records.write(self.meta_path, meta)
         return ports
 
     def boot(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads(self.boot_path.read_text())
-            return data
-        except FileNotFoundError:
-            return {"count": 0, "booted_at": None, "running": False}
+        return records.read(self.boot_path) or {"count": 0, "booted_at": None, "running": False}
 
     def _write_boot(self, **changes: Any) -> None:
-        self.boot_path.parent.mkdir(parents=True, exist_ok=True)
-        self.boot_path.write_text(json.dumps({**self.boot(), **changes}))
+        records.write(self.boot_path, {**self.boot(), **changes})
 
     # the VM
     def vm_argv(self, service: str, ports: Ports | None = None) -> list[str]:
@@ -202,18 +201,76 @@ class Lab:
 
     def _start_vm(self, by: str) -> None:
         ports = self.ports()
+        booting = not self.boot().get("running")
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         for name in VM_PROCESSES:
             self.procs.start(f"vm-{name}", self.vm_argv(name, ports))
+        if self.has_engine():
+            self._start_engine(fresh=booting)
         for name in VM_PROCESSES:
             self._listening(f"vm-{name}", self.vm, ports.of(name))
-        boot = self.boot()
-        if not boot.get("running"):
+        if booting:
+            boot = self.boot()
             by_counts = {**boot.get("by", {}), by: boot.get("by", {}).get(by, 0) + 1}
             self._write_boot(
-                count=boot["count"] + 1, booted_at=time.time(), running=True, by=by_counts
+                count=boot["count"] + 1,
+                booted_at=time.time(),
+                # the VM's shell reads its uptime against this (``vmtool``'s time namespace)
+                booted_boottime=vmtool.boottime(),
+                running=True,
+                by=by_counts,
             )
             self._arm_doom()
+
+    # the VM's engine (the default profile): its socket moves at each boot
+    def engine_socket(self) -> Path | None:
+        """This boot's engine socket (the one the VM tool reports); None without one."""
+        current = self.boot().get("engine_socket")
+        return Path(current) if current else None
+
+    def _start_engine(self, *, fresh: bool) -> Path:
+        """Serve the engine: on a new socket when ``fresh`` (a boot, a drift), else on this
+        boot's (an engine restarted inside a running VM keeps its socket)."""
+        current = self.engine_socket()
+        if fresh or current is None:
+            self._stop_engine()  # one left from a boot that failed half-way serves the old one
+            number = int(self.boot().get("engine_sockets", 0)) + 1
+            try:
+                path = engine.socket_path(self.dir, number)
+            except engine.SocketPathTooLong as exc:
+                raise LabError(str(exc)) from None
+            self._write_boot(engine_sockets=number)
+        else:
+            path = current
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.procs.start(engine.PROCESS, engine.argv(path))
+        if not engine.serving(path):
+            raise LabError(f"{engine.PROCESS} did not serve {path}; see {self.procs.logs}")
+        self._write_boot(engine_socket=str(path))
+        return path
+
+    def _stop_engine(self) -> None:
+        """The engine stops; its socket file stays behind, refusing (F19)."""
+        self.procs.stop(engine.PROCESS)
+        if (current := self.engine_socket()) is not None:
+            engine.leave_dead(current)
+
+    def move_engine(self) -> tuple[Path | None, Path]:
+        """F19: the engine comes back on a new socket, the old file stays; (old, new)."""
+        with self.vm_lock():
+            if not self.has_engine():
+                raise LabError(f"the {self.profile()} profile's VM has no engine socket")
+            if not self.boot().get("running"):
+                raise LabError("the VM is not running: its engine has no socket to move")
+            old = self.engine_socket()
+            self._stop_engine()
+            return old, self._start_engine(fresh=True)
+
+    def stop_engine(self) -> Path | None:
+        """The VM's engine stops (its shell and services go on); its socket stays, dead."""
+        with self.vm_lock():
+            self._stop_engine()
+            return self.engine_socket()
 
     def start_doom(self, after_s: float) -> None:
         """A process that stops this boot of the VM after ``after_s`` (F5, F11)."""
@@ -234,6 +291,7 @@ class Lab:
     def _stop_vm(self) -> None:
         for name in VM_PROCESSES:
             self.procs.stop(f"vm-{name}")
+        self._stop_engine()
         self._write_boot(running=False)
 
     def _arm_doom(self) -> None:
@@ -247,7 +305,10 @@ class Lab:
             self.doom_path.unlink()
 
     def vm_pids(self) -> dict[str, int | None]:
-        return {name: self.procs.pid(f"vm-{name}") for name in VM_PROCESSES}
+        pids = {name: self.procs.pid(f"vm-{name}") for name in VM_PROCESSES}
+        if self.has_engine():
+            pids["engine"] = self.procs.pid(engine.PROCESS)
+        return pids
 
     # the host agent and the worker
     def start_forwarders(self) -> None:
@@ -267,10 +328,10 @@ class Lab:
     def restart_forwarders(self) -> None:
         """The ``tunnels`` profile: every forward stopped and started again, the VM left alone.
 
-        On ``agent`` this is refused, as the platform refuses it: there the forwards
-        live in the VM's host agent, which only a restart of the VM restarts.
+        On the default profile this is refused, as the platform refuses it: there the
+        forwards live in the VM's host agent, which only a restart of the VM restarts.
         """
-        if self.profile() != "tunnels":
+        if self.profile() != profiles.TUNNELS:
             raise LabRefused(
                 f"the {self.profile()} profile has no forwarder-only restart: its forwards live "
                 "in the VM's host agent, which only a force-cycle of the VM restarts"
@@ -311,6 +372,7 @@ class Lab:
     # the whole lab
     def up(self, profile: str | None = None) -> Ports:
         ports = self._choose_ports(profile)
+        self._prepare_vm_tool()
         self.prepare_kube(ports)
         self.start_vm()
         self.start_forwarders()
@@ -318,6 +380,18 @@ class Lab:
         self.start_wan()
         self.write_talon_config()
         return ports
+
+    def _prepare_vm_tool(self) -> None:
+        """The default profile's VM tool in ``bin/``, and how its shell gets the VM's uptime."""
+        meta = records.read(self.meta_path)
+        if "time_namespace" not in meta:
+            records.write(self.meta_path, {**meta, "time_namespace": vmtool.time_namespace()})
+        if self.has_engine():
+            try:
+                engine.socket_path(self.dir, 1)
+            except engine.SocketPathTooLong as exc:
+                raise LabError(str(exc)) from None
+            vmtool.install(self.dir)
 
     def down(self) -> list[str]:
         """Stop every process the lab started (by pid file), and nothing else.
@@ -343,6 +417,20 @@ class Lab:
             self._start_vm("talon")
             self.start_forwarders()
 
+    def power_off(self) -> None:
+        """The VM tool's ``stop --force``: the VM and its host agent (the forwards) stop."""
+        with self.vm_lock():
+            self.stop_forwarders()
+            self._stop_vm()
+
+    def power_on(self, by: str, boot_delay_s: float = 1.0) -> None:
+        """The VM tool's ``start``: a boot (which takes its time), then the host agent."""
+        with self.vm_lock():
+            if not self.boot().get("running"):
+                time.sleep(max(boot_delay_s, self._slow_boot_s()))
+            self._start_vm(by)
+            self.start_forwarders()
+
     def _slow_boot_s(self) -> float:
         """How long a boot takes when a test made it slow (``faults.slow_boot``)."""
         try:
@@ -353,12 +441,16 @@ class Lab:
     def status(self) -> dict[str, Any]:
         names = [f"vm-{p}" for p in VM_PROCESSES] + [f"fwd-{s}" for s in SERVICES]
         names += ["worker", "wan-cloud", "gw-wan"]
+        if self.has_engine():
+            names.insert(len(VM_PROCESSES), engine.PROCESS)
+        socket = self.engine_socket()
         return {
             "dir": str(self.dir),
             "profile": self.profile(),
             "vm_address": self.vm,
             "ports": asdict(self.ports()) if self.meta_path.exists() else None,
             "boot": self.boot(),
+            "engine_socket": str(socket) if socket else None,
             "processes": {name: self.procs.pid(name) for name in names},
         }
 
@@ -395,7 +487,7 @@ class Lab:
         manifest = self.redis_dir / "appendonlydir" / "appendonly.aof.manifest"
         kubeconfig = layout.kubeconfig_path(self.dir)
         (self.config_dir / "services.toml").write_text(
-            _services_toml(ports, self.vm, manifest) + _k8s_toml(ports, kubeconfig)
+            services_toml(ports, self.vm, manifest, kubeconfig, runtime_probe=self.has_engine())
         )
         for path in self.config_dir.glob("*.toml"):
             os.chmod(path, 0o600)
@@ -417,81 +509,3 @@ def render_toml(sections: Mapping[str, Mapping[str, Any]]) -> str:
         body = "".join(f"{k} = {value(v)}\n" for k, v in keys.items())
         out.append(body if name == "" else f"[{name}]\n{body}")
     return "\n".join(out)
-
-
-def _services_toml(ports: Ports, vm: str, manifest: Path) -> str:
-    via = '{ via = ["localhost", "vm"] }'
-    return f"""# Generated by `talon lab up`.
-[tcp.vm_ssh]
-address = "{vm}:{ports.sshd}"
-class = "infra"
-layer = "runtime"
-critical = true
-critical_after_consecutive_failures = 1
-
-[redis.redis]
-address = "127.0.0.1:{ports.redis}"
-service = "redis"
-check_persistence = true
-critical = true
-critical_after_consecutive_failures = 2
-endpoint = {via}
-
-[http.inngest]
-url = "http://127.0.0.1:{ports.inngest}/health"
-service = "inngest"
-critical = true
-critical_after_consecutive_failures = 2
-endpoint = {via}
-
-[http.typesense]
-url = "http://127.0.0.1:{ports.typesense}/health"
-service = "typesense"
-body_contains = '"ok":true'
-critical = true
-critical_after_consecutive_failures = 2
-endpoint = {via}
-
-[http.worker]
-url = "http://127.0.0.1:{ports.worker}/api/inngest"
-class = "app"
-layer = "app"
-
-# Across the WAN, through the gateway: remote, so losing the gateway is network_down.
-[http.cloud]
-url = "http://127.0.0.1:{ports.cloud}/health"
-remote = true
-class = "infra"
-layer = "host"
-
-# Read-only: redis-check-aof without --fix never changes the AOF (R27).
-[script.redis_aof]
-command = '''
-redis-check-aof "{manifest}" >/dev/null 2>&1 && echo "AOF ok" && exit 0
-echo "redis-check-aof: the AOF is damaged"; exit 2
-'''
-classify_as = "redis_aof_corrupt"
-timeout_secs = 10
-"""
-
-
-def _k8s_toml(ports: Ports, kubeconfig: Path) -> str:
-    """The cluster checks, each on both paths: a dead forward is split-brain, not a dead API."""
-    common = (
-        f'kubeconfig = {json.dumps(str(kubeconfig))}\nserver = "127.0.0.1:{ports.kubeapi}"\n'
-        'endpoint = { via = ["localhost", "vm"] }\ncritical = true\n'
-    )
-    checks = {
-        "api": 'check = "api"\ncritical_after_consecutive_failures = 2\n',
-        "node": 'check = "node_ready"\ncritical_after_consecutive_failures = 2\n',
-        "flannel": (
-            'check = "daemonset"\nnamespace = "kube-system"\ndaemonset = "kube-flannel"\n'
-            "critical_after_consecutive_failures = 2\n"
-        ),
-    }
-    for verb in ("get", "create"):
-        checks[f"kubelet_proxy_{verb}"] = (
-            f'check = "can_i"\nverb = "{verb}"\nresource = "nodes"\nsubresource = "proxy"\n'
-            'as = "apiserver-kubelet-client"\ncritical_after_consecutive_failures = 1\n'
-        )
-    return "".join(f"\n[k8s.{name}]\n{body}{common}" for name, body in checks.items())

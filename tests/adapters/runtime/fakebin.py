@@ -7,13 +7,21 @@ writes first on PATH. Every call appends its argv (and pid) to
 
 Formats copied from the tools' source:
 
-- colima (abiosoft/colima app/app.go, limautil/instance.go, cmd/root/root.go):
-  ``status --json`` prints one ``statusInfo`` object (display_name, driver,
-  arch, runtime, mount_type, ip_address, docker_socket unix://...,
-  containerd_socket, kubernetes, cpu, memory, disk) or fails with
-  "<name> is not running"; ``list --json`` prints one ``InstanceInfo`` per
+- colima (abiosoft/colima app/app.go, config/dirs.go, limautil/instance.go,
+  cmd/root/root.go, cmd/ssh.go): ``status --json`` prints one ``statusInfo``
+  object, encoded as Go's json.Encoder does (compact, fields in struct order:
+  display_name, driver, arch, runtime, mount_type, ip_address, docker_socket
+  unix://..., containerd_socket, buildkitd_socket, incus_socket, kubernetes,
+  cpu, memory, disk; the sockets and ip_address omitted when empty) or fails
+  with "<name> is not running"; the sockets live in the profile's directory
+  under colima's home, which is ``$COLIMA_HOME`` only when that directory
+  exists, else ``~/.colima`` when it exists, else ``$XDG_CONFIG_HOME/colima``,
+  else the user config directory's ``colima`` (config/dirs.go): so the socket
+  colima reports moves when those directories come and go, and the old socket
+  file stays where it was. ``list --json`` prints one ``InstanceInfo`` per
   line (name, status, arch, cpus, memory, disk, dir, address, runtime);
-  errors go to stderr through logrus.Fatal (``level=fatal msg=...``, exit 1).
+  ``ssh`` on a stopped VM fails with "<name> not running" (app.SSH); errors go
+  to stderr through logrus.Fatal (``level=fatal msg=...``, exit 1).
   ``ssh -- ARGS`` reaches ``limactl shell``, which quotes each word.
 - limactl (lima-vm/lima cmd/limactl/list.go, shell.go, store.Instance):
   ``list --json`` prints one object per line (name, hostname, status,
@@ -92,6 +100,45 @@ def vm(state: dict[str, Any], name: str) -> dict[str, Any] | None:
     return found
 
 
+def colima_home() -> Path:
+    """colima's home (config/dirs.go configBaseDir), as on Linux."""
+    explicit = os.environ.get("COLIMA_HOME", "")
+    if explicit and Path(explicit).exists():
+        return Path(explicit)
+    home = Path(os.environ["HOME"])
+    if (home / ".colima").exists():
+        return home / ".colima"
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or home / ".config") / "colima"
+
+
+def status_info(machine: dict[str, Any], display: str, config_dir: Path) -> dict[str, Any]:
+    """app.go's statusInfo, in its field order; ``omitempty`` fields only when set."""
+    runtime = machine.get("runtime", "docker")
+    sockets = {
+        "docker": {"docker_socket": "docker.sock", "containerd_socket": "containerd.sock"},
+        "containerd": {
+            "containerd_socket": "containerd.sock",
+            "buildkitd_socket": "buildkitd.sock",
+        },
+        "incus": {"incus_socket": "incus.sock"},
+    }.get(runtime, {})
+    info: dict[str, Any] = {
+        "display_name": display,
+        "driver": "QEMU",
+        "arch": "aarch64",
+        "runtime": runtime,
+        "mount_type": "sshfs",
+    }
+    if machine.get("address"):
+        info["ip_address"] = machine["address"]
+    for field in ("docker_socket", "containerd_socket", "buildkitd_socket", "incus_socket"):
+        if field in sockets:
+            info[field] = f"unix://{config_dir / sockets[field]}"
+    info.update(kubernetes=False, cpu=2, memory=2147483648, disk=64424509440)
+    return info
+
+
 def colima(args: list[str], state: dict[str, Any]) -> int:
     profile, rest, words = "default", [], []
     i = 0
@@ -113,29 +160,12 @@ def colima(args: list[str], state: dict[str, Any]) -> int:
     behave(state, "colima", verb)
     display = "colima" if profile == "default" else f"colima [profile={profile}]"
     machine = vm(state, profile)
-    home = Path(os.environ.get("COLIMA_HOME") or Path.home() / ".colima")
+    home = colima_home()
     if verb == "status":
         if machine is None or machine.get("status") != "Running":
             fatal(f"{display} is not running")
         assert "--json" in rest
-        sock = home / profile / "docker.sock"
-        info = {
-            "display_name": display,
-            "driver": "QEMU",
-            "arch": "aarch64",
-            "runtime": machine.get("runtime", "docker"),
-            "mount_type": "sshfs",
-            "kubernetes": False,
-            "cpu": 2,
-            "memory": 2147483648,
-            "disk": 64424509440,
-        }
-        if machine.get("address"):
-            info["ip_address"] = machine["address"]
-        if info["runtime"] == "docker":
-            info["docker_socket"] = f"unix://{sock}"
-            info["containerd_socket"] = f"unix://{home / profile / 'containerd.sock'}"
-        print(json.dumps(info))
+        print(json.dumps(status_info(machine, display, home / profile), separators=(",", ":")))
         return 0
     if verb in ("list", "ls"):
         assert "--json" in rest
@@ -147,17 +177,17 @@ def colima(args: list[str], state: dict[str, Any]) -> int:
                 "cpus": 2,
                 "memory": 2147483648,
                 "disk": 64424509440,
-                "dir": str(home / "_lima" / f"colima-{name}"),
+                "dir": str(Path(os.environ.get("LIMA_HOME") or home / "_lima") / f"colima-{name}"),
             }
             if m.get("status") == "Running":
                 if m.get("address"):
                     entry["address"] = m["address"]
                 entry["runtime"] = m.get("runtime", "docker")
-            print(json.dumps(entry))
+            print(json.dumps(entry, separators=(",", ":")))
         return 0
     if verb in ("ssh", "exec", "x"):
         if machine is None or machine.get("status") != "Running":
-            fatal(f"{display} is not running")
+            fatal(f"{display} not running")
         # colima -> limactl shell: each word quoted, the guest shell runs the joined line.
         return run_in_guest(state, " ".join(shlex.quote(w) for w in words))
     if verb == "stop":
