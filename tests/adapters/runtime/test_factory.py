@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from talon.adapters.runtime.base import ContainerRuntime
 from talon.adapters.runtime.colima import ColimaRuntime
 from talon.adapters.runtime.engine import EngineRuntime
-from talon.adapters.runtime.base import ContainerRuntime
 from talon.adapters.runtime.factory import build_runtime
 from talon.adapters.runtime.lima import LimaRuntime
 from talon.adapters.runtime.null import NullRuntime, StaticRuntime
