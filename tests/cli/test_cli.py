@@ -18,14 +18,7 @@ from tests.support import procs
 
 def talon(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TALON_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "talon", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-    )
+    return procs.talon_cli(*args, env=env, cwd=cwd)
 
 
 def _config(tmp_path: Path, services: str, config: str = "") -> Path:

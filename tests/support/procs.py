@@ -120,3 +120,17 @@ def assert_dead(pid: int) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"process {pid} is still alive")
+
+
+def talon_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One `talon ARGS` command of this interpreter, as an operator types it; bounded."""
+    return subprocess.run(
+        [sys.executable, "-m", "talon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+    )

@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from talon.bootstrap.install import (
     write_private,
 )
 from talon.node import NodeIdentity
+from tests.support.procs import talon_cli
 from tests.support.systemd import Scope, alive
 from tests.support.talon_run import TalonRun
 
@@ -48,13 +48,7 @@ def _until(what: str, found: Callable[[], T | None], timeout: float = 30.0) -> T
 
 
 def _talon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "talon", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return talon_cli(*args, env=env)
 
 
 def test_sigkilled_talon_is_restarted_and_resumes_while_its_heal_script_lives_on(
