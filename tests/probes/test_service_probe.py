@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
+from pathlib import Path
 
 from talon.adapters.process.systemd import SystemdProcessManager
 from talon.adapters.runtime import NullRuntime
+from talon.config import parse_services
+from talon.config.models import TalonConfig
 from talon.config.probes import ServiceProbe
 from talon.node import NodeIdentity
 from talon.probes import ProbeContext
+from talon.probes.runner import PROBES
 from talon.probes.service import probe
 from talon.report import ErrorKind, Observation, Status
 from tests.support import systemd as real
@@ -56,3 +61,21 @@ def test_a_missing_tool_is_unknown_with_the_reason(
     seen = _observe(pm, identity, "worker")
     assert (seen.status, seen.error_kind) == (Status.UNKNOWN, ErrorKind.UNAVAILABLE)
     assert "systemctl is not available" in seen.message
+
+
+def test_a_systemd_spelled_probe_asks_the_same_manager(
+    user_scope: Scope, identity: NodeIdentity, tmp_path: Path
+) -> None:
+    """``[systemd.NAME]`` as a Linux operator writes it, loaded from a services file."""
+    label = user_scope.unit("web", "ExecStart=/bin/sleep 600")
+    pid = user_scope.running_pid(label)
+    services = tmp_path / "services.toml"
+    services.write_text(f'[systemd.web]\nlabel = "{label}"\ncritical = true\n')
+    [spec] = parse_services(
+        services.read_text(), tomllib.loads(services.read_text()), services, TalonConfig()
+    )
+    assert (spec.kind, spec.key) == ("systemd", "systemd.web")
+    ctx = ProbeContext(identity, NullRuntime(), user_scope.pm(timeout_s=5), {})
+    seen = asyncio.run(PROBES[spec.kind](spec, ctx))
+    assert seen.status is Status.OK, seen
+    assert seen.detail["pid"] == pid

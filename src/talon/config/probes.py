@@ -233,9 +233,10 @@ class ScriptProbe(ProbeBase):
 
 
 class ServiceProbe(ProbeBase):
-    """A service of the host's process manager; ``[launchd.NAME]`` is its macOS spelling."""
+    """A service of the host's process manager; ``[launchd.NAME]`` (the original format's)
+    and ``[systemd.NAME]`` are other spellings: the configured manager answers all three."""
 
-    kind: Literal["service", "launchd"] = "service"
+    kind: Literal["service", "launchd", "systemd"] = "service"
     label: NonBlank
 
 
@@ -479,6 +480,7 @@ KIND_MODELS: dict[str, type[ProbeBase]] = {
     "script": ScriptProbe,
     "service": ServiceProbe,
     "launchd": ServiceProbe,
+    "systemd": ServiceProbe,
     "k8s": K8sProbe,
     "runtime": RuntimeProbe,
     "container": ContainerProbe,

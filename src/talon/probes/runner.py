@@ -28,6 +28,7 @@ PROBES: dict[str, ProbeFn] = {
     "script": script.probe,
     "service": service.probe,
     "launchd": service.probe,
+    "systemd": service.probe,
     "k8s": k8s.probe,
     "runtime": runtime.probe,
     "container": container.probe,
