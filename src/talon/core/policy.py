@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from talon.capabilities import Capability
 from talon.core.model import (
     CONTROL_PATH_HEALS,
-    RUNTIME_HEALS,
     UNSUCCESSFUL,
     ActionKind,
     CoreState,
@@ -150,9 +149,10 @@ def gate(
         # Tier 1 is off for the whole hold: hand over to the agent tier meanwhile.
         reason = f"hold ({state.hold.reason}) for {state.hold.until - now:.0f}s more"
         return Gate(False, "hold", reason, escalate=True)
-    if lock_holder is not None and kind in RUNTIME_HEALS:
-        # A heal that outlived a Talon, or another healer, is at work: wait for it and
-        # look again, rather than queue a second cycle of the runtime behind it.
+    if lock_holder is not None:
+        # A heal that outlived a Talon, or another healer, is at work on the runtime: what
+        # the probes see is a moment of that work. Wait for it and look again, rather than
+        # queue a second cycle of the runtime, or restart services it is bringing up.
         return Gate(False, "runtime_busy", f"the runtime lock is held by {lock_holder} (R19)")
     if state.settle_until is not None and now < state.settle_until:
         # What the lock's holder did (a VM cycle) needs the warmup our own heal would get:
