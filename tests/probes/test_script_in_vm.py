@@ -1,13 +1,18 @@
-"""Script probes with ``in_vm``: run through the runtime's shell, the script one word (R6)."""
+"""Script probes with ``in_vm``: run through the runtime's shell, the script one word (R6).
+
+Over ssh for real (``tests/support/sshd.py``: a real sshd on 127.0.0.5 and the real
+client); through colima's shell with its fake (colima cannot run here)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from talon.adapters.command import exec_env
 from talon.adapters.runtime.colima import ColimaRuntime
 from talon.adapters.runtime.remote import RemoteRuntime
 from talon.config import ScriptProbe
@@ -15,13 +20,33 @@ from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import script as script_probe
 from talon.report import Observation
 from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools
+from tests.support import procs
+from tests.support.sshd import Sshd, missing, sshd
+
+HOST = "127.0.0.5"
 
 
 @pytest.fixture
 def tools(tmp_path: Path) -> FakeTools:
-    tools = FakeTools(tmp_path)
-    tools.set_state({"vms": {"default": {"status": "Running"}}, "hosts": ["node1"]})
+    tools = FakeTools(tmp_path, tools=("colima",))
+    tools.set_state({"vms": {"default": {"status": "Running"}}})
     return tools
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    if reason := missing():
+        pytest.skip(reason)
+    with sshd(tmp_path_factory.mktemp("sshd"), HOST) as running:
+        yield running
+
+
+def _over_ssh(ctx: ProbeContext, server: Sshd, tmp: Path, port: int | None = None) -> ProbeContext:
+    env = exec_env()
+    env.pop("SSH_AUTH_SOCK", None)  # only the configured key
+    options = server.ssh_options(server.pin(tmp / "known_hosts"), port)
+    remote = RemoteRuntime(env, host=f"{server.user}@{HOST}", ssh_options=options)
+    return replace(ctx, runtime=remote, env=env)
 
 
 def _run(command: str, ctx: ProbeContext, in_vm: bool = True) -> Observation:
@@ -39,21 +64,22 @@ def test_in_vm_runs_through_the_runtime_s_shell(ctx: ProbeContext, tools: FakeTo
     assert tools.calls() == [["colima", "ssh", "-p", "default", "--", "sh", "-c", TRICKY_SCRIPT]]
 
 
-def test_in_vm_over_ssh_keeps_the_script_intact(ctx: ProbeContext, tools: FakeTools) -> None:
-    vm_ctx = replace(ctx, runtime=RemoteRuntime(tools.env, host="node1"), env=tools.env)
-    obs = _run("""echo "ok: $((1+1)) 'x'"; exit 0""", vm_ctx)
+def test_in_vm_over_ssh_keeps_the_script_intact(
+    ctx: ProbeContext, server: Sshd, tmp_path: Path
+) -> None:
+    obs = _run("""echo "ok: $((1+1)) 'x'"; exit 0""", _over_ssh(ctx, server, tmp_path))
     assert obs.status is Status.OK
     assert obs.message == "ok: 2 'x'"
 
 
 def test_an_unreachable_vm_is_unknown_not_the_scripts_verdict(
-    ctx: ProbeContext, tools: FakeTools
+    ctx: ProbeContext, server: Sshd, tmp_path: Path
 ) -> None:
-    vm_ctx = replace(ctx, runtime=RemoteRuntime(tools.env, host="gone"), env=tools.env)
-    obs = _run("exit 0", vm_ctx)
+    closed = procs.free_port(HOST)  # nothing listens there: ssh itself fails (exit 255)
+    obs = _run("exit 0", _over_ssh(ctx, server, tmp_path, port=closed))
     assert obs.status is Status.UNKNOWN
     assert obs.error_kind is ErrorKind.UNAVAILABLE
-    assert "Could not resolve hostname gone" in obs.message
+    assert f"port {closed}: Connection refused" in obs.message
 
 
 def test_no_vm_is_unknown_with_the_reason(ctx: ProbeContext) -> None:

@@ -65,6 +65,20 @@ class Sshd:
         """``TYPE BASE64`` of the server's host key, as a known_hosts line needs it."""
         return " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])
 
+    def pin(self, known_hosts: Path) -> Path:
+        """A known_hosts file that pins this server's key, as an operator pins a machine's."""
+        known_hosts.write_text(f"[{self.host}]:{self.port} {self.host_public_key()}\n")
+        return known_hosts
+
+    def ssh_options(self, known_hosts: Path, port: int | None = None) -> tuple[str, ...]:
+        """``[runtime] ssh_options`` for this server (or another port on its address): its
+        port, the authorized key only, its pinned key, and never the user's ssh config."""
+        return (
+            "-F", "none", "-p", str(self.port if port is None else port),
+            "-i", str(self.client_key), "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+        )  # fmt: skip
+
 
 def _banner(host: str, port: int) -> bool:
     try:

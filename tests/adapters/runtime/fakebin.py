@@ -1,4 +1,12 @@
-"""FAKES of ``colima``, ``limactl`` and ``ssh`` for tests: none of them can run here.
+"""FAKES of ``colima`` and ``limactl`` for tests: lima and colima cannot run here.
+
+Both start a VM (lima: QEMU or Apple's Virtualization.framework; colima: lima
+plus a container engine inside it), and this machine gives tests no hypervisor
+to start one with. The project's rule is real tools wherever they run here,
+fakes only for launchd (``tests/support/fake_pm_tools.py``), colima and lima.
+
+There is no fake ``ssh``: OpenSSH runs here, and everything that goes over
+ssh is tested with the real client against a real sshd (``tests/support/sshd.py``).
 
 Run as ``python -S fakebin.py TOOL ARGS...`` by the wrappers ``fakes.py``
 writes first on PATH. Every call appends its argv (and pid) to
@@ -28,9 +36,6 @@ Formats copied from the tools' source:
   dir, vmType, arch, cpus, memory, disk, network, sshLocalPort,
   hostAgentPID ...); ``shell INSTANCE ARGS`` quotes each word
   (shellescape.Quote) and runs ``$SHELL --login -c QUOTED``.
-- ssh (OpenSSH): options, then the destination, then command words that
-  ssh JOINS WITH SPACES for the remote login shell to split again (R6);
-  a connection failure exits 255.
 
 The "VM" is this machine: a guest command really runs here with ``sh -c``,
 so quoting is tested for real; only guest-only files (``/proc/uptime``,
@@ -267,43 +272,11 @@ def limactl(args: list[str], state: dict[str, Any]) -> int:
     return 1
 
 
-# OpenSSH's options that take an argument (from its getopt string).
-_SSH_ARG_OPTIONS = set("BbcDEeFIiJLlmOopPQRSWw")
-
-
-def ssh(args: list[str], state: dict[str, Any]) -> int:
-    i, host = 0, None
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            host = args[i + 1]
-            i += 2
-            break
-        if arg.startswith("-") and len(arg) > 1:
-            flags = arg[1:]
-            for j, flag in enumerate(flags):
-                if flag in _SSH_ARG_OPTIONS:
-                    if j + 1 == len(flags):
-                        i += 1  # the option's value is the next word
-                    break
-            i += 1
-            continue
-        host = arg
-        i += 1
-        break
-    command = " ".join(args[i:])  # what OpenSSH sends: the words joined with spaces
-    behave(state, "ssh", host or "")
-    if host not in state.get("hosts", []):
-        sys.stderr.write(f"ssh: Could not resolve hostname {host}: Name or service not known\r\n")
-        return 255
-    return run_in_guest(state, command)
-
-
 def main() -> int:
     tool, args = sys.argv[1], sys.argv[2:]
     record([tool, *args])
     state = load()
-    return {"colima": colima, "limactl": limactl, "ssh": ssh}[tool](args, state)
+    return {"colima": colima, "limactl": limactl}[tool](args, state)
 
 
 if __name__ == "__main__":

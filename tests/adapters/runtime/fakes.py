@@ -1,6 +1,9 @@
 """Test doubles for the runtime adapters: fake tools on PATH and a fake engine socket.
 
-The tools are FAKES (see ``fakebin.py`` for the documented formats they copy).
+The tools are FAKES of ``colima`` and ``limactl``, which start VMs and cannot
+run here (see ``fakebin.py`` for why, and for the documented formats they copy).
+There is no fake ``ssh``: what goes over ssh uses the real client against a real
+sshd (``tests/support/sshd.py``).
 The engine is a FAKE too, kept only for what the real engine the tests run
 (tests/support/dockerd.py) cannot be made to do: answer something that is not the
 Engine API's JSON. It is an aiohttp server on a unix socket in a temporary
@@ -28,9 +31,9 @@ FAKEBIN = Path(__file__).with_name("fakebin.py")
 
 
 class FakeTools(FakeToolDir):
-    """Fake ``colima``/``limactl``/``ssh`` first on PATH, their state and call log in ``root``."""
+    """Fake ``colima``/``limactl`` first on PATH; their state and call log in ``root``."""
 
-    def __init__(self, root: Path, tools: tuple[str, ...] = ("colima", "limactl", "ssh")) -> None:
+    def __init__(self, root: Path, tools: tuple[str, ...] = ("colima", "limactl")) -> None:
         super().__init__(root, FAKEBIN, tools)
         self.env["FAKE_RUNTIME_DIR"] = str(root)
         # colima honours COLIMA_HOME only when the directory exists (fakebin.colima_home)
