@@ -11,7 +11,6 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from talon.bootstrap.starter import starter_config
 from talon.config import load
 from talon.node import NodeIdentity
 from tests.support import procs
+from tests.support.procs import talon_cli
 
 EVERYWHERE = {"script.root_disk", "script.tmp_writable"}
 
@@ -266,14 +266,7 @@ def talon(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "HOME": str(tmp / "home"),
         "NODE_ID": "init-test",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "talon", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp,
-    )
+    return talon_cli(*args, env=env, cwd=tmp)
 
 
 def test_init_print_writes_nothing_and_shows_both_files(tmp_path: Path) -> None:

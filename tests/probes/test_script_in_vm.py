@@ -6,7 +6,6 @@ client); through colima's shell with its fake (colima cannot run here)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from talon.probes import script as script_probe
 from talon.report import Observation
 from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT, FakeTools
 from tests.support import procs
-from tests.support.sshd import Sshd, missing, sshd
+from tests.support import sshd as real_sshd
+from tests.support.sshd import Sshd
 
 HOST = "127.0.0.5"
 
@@ -33,12 +33,7 @@ def tools(tmp_path: Path) -> FakeTools:
     return tools
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    if reason := missing():
-        pytest.skip(reason)
-    with sshd(tmp_path_factory.mktemp("sshd"), HOST) as running:
-        yield running
+server = real_sshd.server  # one real sshd on HOST for this module (a fixture)
 
 
 def _over_ssh(ctx: ProbeContext, server: Sshd, tmp: Path, port: int | None = None) -> ProbeContext:

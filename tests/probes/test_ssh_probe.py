@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,19 +33,14 @@ from talon.probes import ssh as ssh_probe
 from talon.probes.endpoints import plan
 from talon.report import Observation
 from tests.support import procs
-from tests.support.sshd import Sshd, missing, sshd
+from tests.support import sshd as real_sshd
+from tests.support.sshd import Sshd
 
 HOST = "127.0.0.5"
 OTHER_MACHINE = "127.0.0.6"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    reason = missing()
-    if reason:
-        pytest.skip(reason)
-    with sshd(tmp_path_factory.mktemp("sshd"), HOST) as running:
-        yield running
+server = real_sshd.server  # one real sshd on HOST for this module (a fixture)
 
 
 def _spec(server: Sshd, **keys: Any) -> SshProbe:

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.support import procs
 
 SSHD = "/usr/sbin/sshd"
@@ -128,3 +130,12 @@ def sshd(root: Path, host: str = "127.0.0.5") -> Iterator[Sshd]:
     finally:
         procs.stop(proc)
         procs.assert_dead(proc.pid)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """One real sshd on 127.0.0.5 for the test module that asks for it (skips if none)."""
+    if reason := missing():
+        pytest.skip(reason)
+    with sshd(tmp_path_factory.mktemp("sshd"), "127.0.0.5") as running:
+        yield running

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,13 @@ from talon.adapters.runtime.remote import RemoteRuntime
 from talon.errors import AdapterUnavailable
 from tests.adapters.runtime.fakes import TRICKY_OUTPUT, TRICKY_SCRIPT
 from tests.support import procs
-from tests.support.sshd import Sshd, missing, sshd
+from tests.support import sshd as real_sshd
+from tests.support.sshd import Sshd
 
 HOST = "127.0.0.5"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    reason = missing()
-    if reason:
-        pytest.skip(reason)
-    with sshd(tmp_path_factory.mktemp("sshd"), HOST) as running:
-        yield running
+server = real_sshd.server  # one real sshd on HOST for this module (a fixture)
 
 
 @pytest.fixture(scope="module")
