@@ -105,7 +105,7 @@ def _manager(
             + NO_MANAGER_FIX.format(path=where),
             2,
         )
-    return build_process_manager(settings, env), kind
+    return build_process_manager({**settings, "kind": kind}, env), kind  # detected once
 
 
 def _load(

@@ -47,13 +47,11 @@ def _linux(where: Path) -> LinuxLab | None:
 def run_up(directory: Path | None, profile: str | None = None) -> None:
     where = lab_dir(directory)
     with _as_click_errors():
-        linux = _linux(where)
-        vm = Lab(where)
-        other = linux is not None or vm.meta_path.exists()
-        if profile is not None and (profile == LINUX) != (linux is not None) and other:
-            up_as = LINUX if linux else vm.profile()
-            raise LabError(f"a {up_as} lab is up in {where}: `talon lab down` it first")
-        if profile == LINUX or linux is not None:
+        linux, vm = _linux(where), Lab(where)
+        up_now = LINUX if linux else vm.profile() if vm.meta_path.exists() else None
+        if profile and up_now and (profile == LINUX) != (up_now == LINUX):
+            raise LabError(f"a {up_now} lab is up in {where}: `talon lab down` it first")
+        if (profile or up_now) == LINUX:
             from talon.lab.linux.box import LinuxLab
 
             box = linux or LinuxLab(where)

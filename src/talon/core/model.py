@@ -65,9 +65,10 @@ TIERS = {
     ActionKind.SOS: "4",
 }
 HEALS = frozenset(k for k, tier in TIERS.items() if tier.startswith("1"))
-# Heals that act on the runtime's life: they run under the runtime lock (R19) and wait
-# while someone else holds it; a hold stops them (R15).
-RUNTIME_HEALS = frozenset(
+# Heals that act on the runtime's life (the VM, its bridge, its engine): they run under the
+# runtime lock (R19), and a hold stops them (R15). Every heal waits while someone else
+# holds that lock (talon.core.policy.gate).
+CONTROL_PATH_HEALS = frozenset(
     {
         ActionKind.BRIDGE_HEAL,
         ActionKind.FORCE_CYCLE,
@@ -75,7 +76,6 @@ RUNTIME_HEALS = frozenset(
         ActionKind.RESTART_ENGINE,
     }
 )
-CONTROL_PATH_HEALS = RUNTIME_HEALS
 
 
 class ActionStatus(enum.StrEnum):

@@ -102,6 +102,13 @@ def _quoted(text: str) -> str:
     return '"' + escaped.replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
+def environment_line(key: str, value: str) -> str:
+    """One ``Environment=`` line: the assignment quoted, specifiers escaped."""
+    if not _ENV_NAME.fullmatch(key):
+        raise ValueError(f"not an environment variable name: {key!r}")
+    return "Environment=" + _quoted(f"{key}={value}".replace("%", "%%"))
+
+
 def _plain(key: str, value: str) -> str:
     """A single-line setting: specifiers escaped, no room for a newline."""
     if "\n" in value:
@@ -274,10 +281,7 @@ class SystemdProcessManager:
         lines += ["[Service]", "ExecStart=" + " ".join(words)]
         if spec.cwd:
             lines.append(_plain("WorkingDirectory", spec.cwd))
-        for key, value in spec.env.items():
-            if not _ENV_NAME.fullmatch(key):
-                raise ValueError(f"not an environment variable name: {key!r}")
-            lines.append("Environment=" + _quoted(f"{key}={value}".replace("%", "%%")))
+        lines += [environment_line(key, value) for key, value in spec.env.items()]
         if spec.stdout_path:
             lines.append(_plain("StandardOutput", f"append:{spec.stdout_path}"))
         if spec.stderr_path:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from talon.adapters.process.systemd import exec_word
+from talon.adapters.process.systemd import environment_line, exec_word, parse_show
 from talon.lab.linux import containers
 from talon.lab.linux.dockerd import SBIN_PATH, Dockerd, DockerdError
 from talon.lab.linux.usermanager import UserManager
@@ -178,8 +178,7 @@ class LinuxLab:
         lines.append(
             "ExecStart=" + " ".join(exec_word(w, first=i == 0) for i, w in enumerate(argv))
         )
-        for key, value in (env or {}).items():
-            lines.append(f'Environment="{key}={value}"')
+        lines += [environment_line(key, value) for key, value in (env or {}).items()]
         log = self.log_path(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         lines += [f"StandardOutput=append:{log}", "StandardError=inherit"]
@@ -208,7 +207,6 @@ class LinuxLab:
         else:
             self.manager().stop()  # its cgroups, if a crash left them
         self.engine().stop(remove=False)  # the engine's cgroups (its processes died above)
-        _unmount_under(self.short)
         shutil.rmtree(self.short, ignore_errors=True)
         self.meta_path.unlink(missing_ok=True)
         return stopped
@@ -221,9 +219,7 @@ class LinuxLab:
             said = self.systemctl(
                 "show", "-p", "ActiveState,MainPID", f"{unit}.service", check=False
             )
-            units[unit] = dict(
-                line.split("=", 1) for line in said.stdout.splitlines() if "=" in line
-            )
+            units[unit] = parse_show(said.stdout)
         engine = self.engine()
         return {
             "dir": str(self.dir),
@@ -299,21 +295,6 @@ def services_toml(ports: Mapping[str, int]) -> str:
         f'service = "{WORKER}"\n'
     )
     return "\n".join(out)
-
-
-def _unmount_under(root: Path) -> None:
-    """Mounts the engine left under ``root`` if it died outside its namespace (never expected)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    points = sorted(
-        (line.split()[1] for line in mounts if line.split()[1].startswith(str(root) + "/")),
-        key=len,
-        reverse=True,
-    )
-    for point in points:
-        subprocess.run(["umount", "-l", point], capture_output=True, timeout=10, check=False)
 
 
 # faults ------------------------------------------------------------------

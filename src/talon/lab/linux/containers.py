@@ -122,15 +122,19 @@ def start_all(engine: Dockerd, ports: Mapping[str, int], redis_dir: Path) -> Non
         start(engine, name, ports[name], redis_dir)
 
 
+def _exec(engine: Dockerd, name: str, *cmd: str) -> None:
+    """Run ``cmd`` inside the service's container (detached: it is done in a moment)."""
+    made = engine.api("POST", f"/containers/lab-{name}/exec", {"Cmd": list(cmd)})
+    engine.api("POST", f"/exec/{made['Id']}/start", {"Detach": True})
+
+
 def wedge(engine: Dockerd, name: str) -> None:
     """The service keeps running but fails its health check until its container restarts."""
-    made = engine.api("POST", f"/containers/lab-{name}/exec", {"Cmd": ["touch", WEDGE]})
-    engine.api("POST", f"/exec/{made['Id']}/start", {"Detach": True})
+    _exec(engine, name, "touch", WEDGE)
 
 
 def unwedge(engine: Dockerd, name: str) -> None:
-    made = engine.api("POST", f"/containers/lab-{name}/exec", {"Cmd": ["rm", "-f", WEDGE]})
-    engine.api("POST", f"/exec/{made['Id']}/start", {"Detach": True})
+    _exec(engine, name, "rm", "-f", WEDGE)
 
 
 def inspect(engine: Dockerd, name: str) -> dict[str, Any]:

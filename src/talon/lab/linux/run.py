@@ -35,7 +35,6 @@ class UnitDaemon(LabDaemon):
             env=env,
         )
         self.linux = lab
-        self._pid: int | None = None
 
     def start(self) -> UnitDaemon:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,6 @@ class UnitDaemon(LabDaemon):
         self.linux.talon_unit(self.config, env)
         self.linux.systemctl("reset-failed", f"{TALON}.service", check=False)
         self.linux.systemctl("start", f"{TALON}.service")
-        self._pid = self.linux.main_pid(TALON)
         return self
 
     @property
