@@ -53,6 +53,10 @@ class AdapterUnavailable(TalonError):
     """An adapter cannot do what was asked (tool missing, null adapter, denied)."""
 
 
+class ToolMissing(AdapterUnavailable):
+    """The tool an adapter calls is not installed, or not executable, on this node's PATH."""
+
+
 class ActionFailed(TalonError):
     """An adapter ran the action and it failed (the tool exited non-zero, said no ...)."""
 
@@ -75,6 +79,16 @@ class ErrorKind(enum.StrEnum):
     NOT_READY = "not_ready"  # the object exists but reports not ready
     UNAVAILABLE = "unavailable"  # no adapter can answer (null process manager, no VM)
     INTERNAL = "internal"  # a bug in Talon's probe code: still a visible result
+    # The probe could not tell (Nagios UNKNOWN), never "the target failed" (F26):
+    TOOL_MISSING = "tool_missing"  # the probe's own tool is missing or not executable
+    TOOL_TIMEOUT = "tool_timeout"  # the tool itself hung past its own timeout (not the target)
+    # Not a failure: stopped cleanly through its process manager, an operator's stop (F28).
+    STOPPED = "stopped"
+
+    @property
+    def cannot_tell(self) -> bool:
+        """The probe's own tooling failed: its result is UNKNOWN, whatever the target does."""
+        return self in (ErrorKind.TOOL_MISSING, ErrorKind.TOOL_TIMEOUT)
 
     @property
     def transient(self) -> bool:

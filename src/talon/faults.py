@@ -18,6 +18,7 @@ class Fault(enum.StrEnum):
     REDIS_AOF_CORRUPT = "redis_aof_corrupt"
     NETWORK_DOWN = "network_down"  # every remote target fails, local ones pass
     FAILED_RECOVERY = "failed_recovery"  # a heal did not hold through verification
+    NODE_TOOLING = "node_tooling"  # a probe's own tool is missing here: this node's fault
     HOST_FAULT = "host_fault"  # a host-layer probe failed (disk, load, ...)
     APP_FAILURE = "app_failure"  # app-class or informational: never an infrastructure heal
     PROBE_FAILED = "probe_failed"  # a failure no rule explains better

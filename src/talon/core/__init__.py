@@ -18,17 +18,20 @@ from talon.core.model import (
     Decision,
     Facts,
     Finding,
+    HealRecord,
     Hold,
     Incident,
     NodeState,
+    Pause,
     Report,
     Signal,
     Step,
     Verification,
 )
+from talon.core.operator import clear_hold, pause, resume
 from talon.core.rebase import rebase
 from talon.core.settings import CoreConfig, Healing, Platform, ProbePolicy
-from talon.core.step import clear_hold, step
+from talon.core.step import step
 
 __all__ = [
     "Action",
@@ -42,10 +45,12 @@ __all__ = [
     "Diagnosis",
     "Facts",
     "Finding",
+    "HealRecord",
     "Healing",
     "Hold",
     "Incident",
     "NodeState",
+    "Pause",
     "Platform",
     "ProbePolicy",
     "Report",
@@ -54,6 +59,8 @@ __all__ = [
     "Verification",
     "clear_hold",
     "diagnose",
+    "pause",
     "rebase",
+    "resume",
     "step",
 ]

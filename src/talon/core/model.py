@@ -238,6 +238,30 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """An operator's "I am working on this box" (F28): probes run and report; no heal, no
+    agent and no SOS for what it covers until ``until`` (it always ends by itself) or
+    ``talon resume``. ``probe``: only that probe's findings; None: the whole node."""
+
+    since: float
+    until: float
+    by: str = "operator"
+    probe: str | None = None
+
+    def covers(self, probe: str | None) -> bool:
+        return self.probe is None or self.probe == probe
+
+
+@dataclass(frozen=True)
+class HealRecord:
+    """A heal that ran to the end (``done``), for the recurrence breaker (F29)."""
+
+    at: float
+    fault: Fault
+    slot: str  # "kind:target"
+
+
+@dataclass(frozen=True)
 class CoreState:
     node: NodeState = NodeState.HEALTHY
     counters: dict[str, int] = field(default_factory=dict)  # consecutive failures per probe
@@ -255,6 +279,14 @@ class CoreState:
     settle_until: float | None = None  # no tier-1 heal before this: that action's warmup
     last_closed: Incident | None = None  # the incident closed most recently
     findings: tuple[Finding, ...] = ()  # last cycle's assessment, root causes first
+    pauses: tuple[Pause, ...] = ()  # operators' pauses, the node's and single probes'
+    heal_history: tuple[HealRecord, ...] = ()  # done heals within the recurrence window
+    # "kind:target" -> until: a heal the recurrence breaker holds (F29); others may run.
+    held_heals: dict[str, float] = field(default_factory=dict)
+
+    def paused(self, probe: str | None = None) -> Pause | None:
+        """The pause covering ``probe`` (or the node's, for None), if any."""
+        return next((p for p in self.pauses if p.covers(probe)), None)
 
     @property
     def last_faults(self) -> tuple[tuple[str, Fault, bool], ...]:
@@ -269,6 +301,8 @@ class CoreState:
     def signal(self) -> Signal:
         if self.node is NodeState.HEALTHY:
             return Signal.STABLE
+        if self.held_heals:
+            return Signal.FAILED_RECOVERY
         if self.node is NodeState.HOLD and self.hold is not None:
             if self.hold.reason is Fault.FAILED_RECOVERY:
                 return Signal.FAILED_RECOVERY

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from talon.core.model import CoreState, Hold, Incident, Pending, Verification
+from talon.core.model import CoreState, Hold, Incident, Pause, Pending, Verification
 
 
 def rebase(state: CoreState, delta: float) -> CoreState:
@@ -28,6 +28,9 @@ def rebase(state: CoreState, delta: float) -> CoreState:
         hold=None if state.hold is None else _hold(state.hold, delta),
         failed_recovery_at=_opt(state.failed_recovery_at, delta),
         settle_until=_opt(state.settle_until, delta),
+        pauses=tuple(_pause(p, delta) for p in state.pauses),
+        heal_history=tuple(replace(r, at=r.at + delta) for r in state.heal_history),
+        held_heals={k: t + delta for k, t in state.held_heals.items()},
     )
 
 
@@ -65,3 +68,7 @@ def _incident(incident: Incident | None, delta: float) -> Incident | None:
 
 def _pending(p: Pending, delta: float) -> Pending:
     return replace(p, previous=_opt(p.previous, delta))
+
+
+def _pause(pause: Pause, delta: float) -> Pause:
+    return replace(pause, since=pause.since + delta, until=pause.until + delta)

@@ -71,19 +71,6 @@ def step(
     return c.finish(state)
 
 
-def clear_hold(state: CoreState, now: float, who: str = "operator") -> Step:
-    """``talon hold clear``: an operator ends a hold early. It is recorded like any action."""
-    if state.hold is None:
-        return Step(state)
-    c = Cycle(replace(state, hold=None, node=NodeState.FAILED), now, CoreConfig())
-    if c.state.incident is None:
-        c.state = replace(c.state, node=NodeState.HEALTHY)
-        return c.finish(state)
-    c.note("hold", "cleared", f"hold cleared by {who}")
-    c.notify(f"hold-cleared-{now:.0f}", f"hold cleared by {who}")
-    return c.finish(state)
-
-
 # outcomes ---------------------------------------------------------------------------
 
 
