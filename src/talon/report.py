@@ -76,9 +76,10 @@ class Observation:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def failure(
-        cls, kind: ErrorKind, message: str, status: Status = Status.CRITICAL
-    ) -> Observation:
+    def failure(cls, kind: ErrorKind, message: str, status: Status | None = None) -> Observation:
+        """A failed check: CRITICAL, or UNKNOWN when the probe's own tool could not tell."""
+        if status is None:
+            status = Status.UNKNOWN if kind.cannot_tell else Status.CRITICAL
         return cls(status, message, kind)
 
 
