@@ -103,7 +103,6 @@ def test_an_unhealthy_container_is_restarted_once_and_verified() -> None:
         ("paused", "unhealthy", ErrorKind.NOT_READY, "only an operator pauses a container"),
         ("restarting", None, ErrorKind.NOT_READY, "the engine's restart policy is at work"),
         (None, None, ErrorKind.NOT_FOUND, "no container web: Talon never creates one"),
-        ("running", "starting", ErrorKind.NOT_READY, "web runs, health starting: not restarted"),
     ],
 )
 def test_a_container_that_is_not_running_unhealthy_is_never_restarted(
@@ -119,6 +118,17 @@ def test_a_container_that_is_not_running_unhealthy_is_never_restarted(
     assert words in why
     (agent,) = sim.kinds(ActionKind.AGENT_CLOUD)  # a human's (or the agent's) call
     assert words in agent.detail
+
+
+def test_a_container_whose_health_check_is_starting_is_a_warning_that_only_informs() -> None:
+    """The probe says WARNING (the engine's health check has not decided yet): Nagios
+    semantics, a warning never heals and opens no incident (F26's neighbour)."""
+    sim = _sim()
+    for _ in range(5):
+        sim.tick(seen("running", "starting"), up("http.api"))
+    assert sim.heals() == []
+    assert sim.faults == set()
+    assert sim.state.incident is None
 
 
 def test_an_engine_that_does_not_answer_is_the_runtime_not_a_container() -> None:

@@ -292,6 +292,15 @@ class HealingConfig(Section):
     worker_crash_loop_restarts: Count = Field(
         5, description="Quick worker exits before escalating."
     )
+    gate_patience_secs: Seconds = Field(
+        600, description="A heal blocked this long by a waiting gate escalates meanwhile."
+    )
+    recurrence_heals: Count = Field(
+        3, description="Heals of one fault on one target within the window before it is held."
+    )
+    recurrence_window_secs: Seconds = Field(
+        21_600, description="The recurrence breaker's window (F29)."
+    )
     rbac_guard_manifest: str = Field("", description="Manifest applied on rbac_drift.")
     bridge_timeout_secs: Seconds = Field(120, description="Restarting the port forwarding.")
     force_cycle_timeout_secs: Seconds = Field(600, description="Stopping and starting the VM.")

@@ -12,6 +12,13 @@ Only a container that runs while its own health check says unhealthy may be
 restarted; any other is a finding no heal acts on, and it says why (``no_heal``):
 a container that is not running may have been stopped on purpose, and only the
 engine knows (``talon.adapters.runtime.engine.not_restartable`` has the evidence).
+
+Nagios semantics (F26): WARNING informs and never fails a probe here (a service an
+operator stopped through its manager is a warning, F28); UNKNOWN is a failure that
+cannot tell: a finding marked ``unknown``, reported and escalated, never the sole
+ground for a heal, and never an explanation of the layers above it. An UNKNOWN
+because the probe's own tool is missing is this node's tooling (``node_tooling``),
+never the cluster's or the service's.
 """
 
 from __future__ import annotations
@@ -33,12 +40,13 @@ PRIORITY = (
     Fault.RUNTIME_CRASH_LOOP,
     Fault.RUNTIME_DOWN,
     Fault.RBAC_DRIFT,
+    Fault.CLUSTER_DOWN,  # the API server down explains every node and daemonset check
     Fault.NODE_NOT_READY,
-    Fault.CLUSTER_DOWN,
     Fault.REDIS_AOF_CORRUPT,
     Fault.SPLIT_BRAIN,
     Fault.SERVICE_DOWN,
     Fault.NETWORK_DOWN,
+    Fault.NODE_TOOLING,
     Fault.HOST_FAULT,
     Fault.PORT_CONFLICT,
     Fault.CRASH_LOOP,
@@ -67,8 +75,11 @@ _TARGETS = {
 }
 
 
-# A runtime that is down, or a bridge that is broken: what a force-cycle would act on.
-RUNTIME_UNHEALTHY = frozenset({Fault.RUNTIME_DOWN, Fault.SPLIT_BRAIN})
+# A runtime that is down, or a bridge that is broken, or the cluster on it down: one
+# unhealthy tick for the confirmation of a heal that cycles the runtime (R13).
+RUNTIME_UNHEALTHY = frozenset(
+    {Fault.RUNTIME_DOWN, Fault.SPLIT_BRAIN, Fault.CLUSTER_DOWN, Fault.NODE_NOT_READY}
+)
 # A container probe's failure kinds that come from an engine that answered.
 ENGINE_ANSWERED = frozenset({ErrorKind.NOT_READY, ErrorKind.NOT_FOUND})
 _NOT_RUNNING = {
@@ -108,7 +119,8 @@ def bridge_broken(result: ProbeResult) -> bool:
 
 
 def failing(result: ProbeResult) -> bool:
-    return result.failed or bridge_broken(result)
+    """Critical, unknown, or answered only through a fallback; a warning only informs."""
+    return result.status in (Status.CRITICAL, Status.UNKNOWN) or bridge_broken(result)
 
 
 def update_counters(counters: Mapping[str, int], results: Sequence[ProbeResult]) -> dict[str, int]:
@@ -118,6 +130,8 @@ def update_counters(counters: Mapping[str, int], results: Sequence[ProbeResult])
 
 def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> tuple[Fault, str]:
     """(fault, layer) of one escalated probe."""
+    if result.error_kind is ErrorKind.TOOL_MISSING:  # says nothing about its target
+        return Fault.NODE_TOOLING, "host"
     if policy.classify_as is not None:
         return policy.classify_as, policy.layer
     if not policy.heals:
@@ -233,12 +247,15 @@ def assess(
         if policy.witness_for is not None:
             continue  # a witness failing says nothing the witnessed probe does not
         fault, layer = _classify(r, policy, witnessed)
-        runtime_unhealthy = runtime_unhealthy or fault in RUNTIME_UNHEALTHY
+        unknown = r.status is Status.UNKNOWN and not bridge_broken(r)
+        runtime_unhealthy = runtime_unhealthy or (fault in RUNTIME_UNHEALTHY and not unknown)
         if r.key in escalated:
             target, no_heal = _TARGETS.get(fault, policy.restart_target), ""
             if fault is Fault.SERVICE_DOWN and policy.container is not None:
                 target, no_heal = _container(r, policy)
-            findings.append(Finding(fault, layer, r.key, target, no_heal=no_heal))
+            if fault is Fault.NODE_TOOLING:
+                target, no_heal = None, f"{r.message} (this node's tooling, not its target)"
+            findings.append(Finding(fault, layer, r.key, target, no_heal=no_heal, unknown=unknown))
     # A classifying probe that fails, even under its debounce, already rules out the
     # wrong heal: debounce delays acting, never the evidence that prevents acting.
     pending = {p.classify_as for k in failed if (p := policies[k]) is not None and p.classify_as}
@@ -253,12 +270,16 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
     """
     # A split-brain is a broken bridge, not a failed layer: the layer answers on the
     # VM, so it explains nothing above it (F1 is split-brain for every service).
+    # An unknown explains nothing either: it cannot tell whether its layer is down.
     base = [
         LAYERS.index(f.layer)
         for f in findings
-        if f.layer in EXPLAINING_LAYERS and f.fault is not Fault.SPLIT_BRAIN
+        if f.layer in EXPLAINING_LAYERS and f.fault is not Fault.SPLIT_BRAIN and not f.unknown
     ]
     lowest = min(base, default=len(LAYERS))
+    # Within the cluster layer, an API server that does not answer explains every node
+    # and daemonset check (they ask that API server): it is the headline (F27).
+    api_down = any(f.fault is Fault.CLUSTER_DOWN and not f.unknown for f in findings)
     aof = Fault.REDIS_AOF_CORRUPT in pending or any(
         f.fault is Fault.REDIS_AOF_CORRUPT for f in findings
     )
@@ -266,6 +287,7 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
         replace(
             f,
             explained=LAYERS.index(f.layer) > lowest
+            or (api_down and f.fault is Fault.NODE_NOT_READY)
             or (aof and f.fault is not Fault.REDIS_AOF_CORRUPT and f.probe.startswith("redis.")),
         )
         for f in findings

@@ -153,6 +153,7 @@ class Finding:
     target: str | None  # what a heal acts on
     explained: bool = False
     no_heal: str = ""  # why a rule says no heal may act on it (a stopped container)
+    unknown: bool = False  # its probe could not tell (Nagios UNKNOWN): never healed on alone
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ def clear_hold(state: CoreState, now: float, who: str = "operator") -> Step:
     if state.hold is None and not state.held_heals:
         return Step(state)
     node = state.node if state.incident is None else NodeState.FAILED
-    c = Cycle(replace(state, hold=None, held_heals={}, node=node), now, CoreConfig())
+    # A recurrence hold's history goes with it: the operator asks for a fresh attempt.
+    history = tuple(r for r in state.heal_history if r.slot not in state.held_heals)
+    cleared = replace(state, hold=None, held_heals={}, heal_history=history, node=node)
+    c = Cycle(cleared, now, CoreConfig())
     if c.state.incident is None:
         c.state = replace(c.state, node=NodeState.HEALTHY)
         return c.finish(state)

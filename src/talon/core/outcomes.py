@@ -17,6 +17,7 @@ from talon.core.model import (
     HEALS,
     NOT_STARTED,
     UNSUCCESSFUL,
+    ActionKind,
     ActionOutcome,
     ActionStatus,
     Incident,
@@ -24,6 +25,7 @@ from talon.core.model import (
     Pending,
     Verification,
 )
+from talon.core.recurrence import record
 
 
 def absorb(c: Cycle, outcomes: Sequence[ActionOutcome]) -> None:
@@ -45,6 +47,8 @@ def absorb(c: Cycle, outcomes: Sequence[ActionOutcome]) -> None:
         else:
             said = f"{outcome.key}: {outcome.detail}" if outcome.detail else outcome.key
             c.note(pending.kind.value, outcome.status.value, said)
+            if pending.kind is ActionKind.AGENT_CLOUD and outcome.status in UNSUCCESSFUL:
+                c.redecide.add(pending.slot)  # the local agent may act at once (tier 3)
     if c.state.node is NodeState.HEALING and not _heals_pending(c.state.incident):
         c.state = replace(c.state, node=NodeState.FAILED)
 
@@ -58,6 +62,7 @@ def _heal_outcome(c: Cycle, pending: Pending, outcome: ActionOutcome) -> None:
     detail = f": {outcome.detail}" if outcome.detail else ""
     at = outcome.at if outcome.at is not None else c.now
     if status is ActionStatus.DONE:
+        record(c, pending, at)
         _start_verification(c, at)
         c.note("verify", "done", f"{kind} done{detail}; proving it over the window")
         return

@@ -56,6 +56,9 @@ class Healing:
     runtime_min_uptime_secs: float = 120
     runtime_crash_loop_cycles: int = 2
     worker_crash_loop_restarts: int = 5
+    gate_patience_secs: float = 600  # a waiting gate escalates after this (never blocks forever)
+    recurrence_heals: int = 3  # done heals of one slot within the window before it is held
+    recurrence_window_secs: float = 21_600
     rbac_guard: bool = False  # is a guard manifest configured
 
 

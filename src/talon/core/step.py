@@ -26,6 +26,7 @@ from dataclasses import replace
 from talon.core import policy
 from talon.core.assess import PRIORITY, Assessment, assess, rank, update_counters
 from talon.core.cycle import Cycle
+from talon.core.escalate import CLOUD_SLOT, critical, escalate, maybe_sos
 from talon.core.model import (
     ActionKind,
     ActionOutcome,
@@ -36,7 +37,9 @@ from talon.core.model import (
     Report,
     Step,
 )
+from talon.core.operator import expire_pauses
 from talon.core.outcomes import absorb
+from talon.core.recurrence import expire_held_heals, recurring
 from talon.core.settings import CoreConfig
 from talon.core.verify import open_incident, settle, verify
 from talon.faults import Fault
@@ -59,6 +62,8 @@ def step(
     if report is not None:
         found = _observe(c, report)
         _expire_hold(c)
+        expire_held_heals(c)
+        expire_pauses(c)
         if c.state.verification is not None:
             if verify(c, found, report):
                 _trouble(c, found)
@@ -75,14 +80,17 @@ def step(
 
 
 def _decide_again(c: Cycle) -> None:
-    """A heal was refused or failed in this cycle: choose again for the findings it was for."""
+    """A heal (or the cloud agent) was refused or failed in this cycle: choose again for
+    the findings it was for."""
+    if CLOUD_SLOT in c.redecide and c.state.roots:
+        escalate(c, c.state.roots)
     roots = tuple(
         f
         for f in c.state.roots
         if any(policy.slot(h.kind, h.target) in c.redecide for h in policy.heals_for(f, c.config))
     )
     if roots and not _heal(c, roots):
-        _escalate(c, roots)
+        escalate(c, roots)
 
 
 # observation ------------------------------------------------------------------------
@@ -150,8 +158,8 @@ def _trouble(c: Cycle, found: Assessment) -> None:
         _hold_for_crash_loop(c)
     c.evidence("failure detected", once=True)
     if not _heal(c, roots):
-        _escalate(c, roots)
-    _maybe_sos(c)
+        escalate(c, roots)
+    maybe_sos(c)
 
 
 def _hold_for_crash_loop(c: Cycle) -> None:
@@ -174,8 +182,11 @@ def _hold_for_crash_loop(c: Cycle) -> None:
 
 
 def _record(c: Cycle, roots: tuple[Finding, ...]) -> None:
+    """The incident's faults and headline; one notice per root cause (the first opens it),
+    naming the root cause first and the failures it explains."""
     faults = tuple(dict.fromkeys((*c.incident.faults, *(f.fault for f in roots))))
     severity = max(len(PRIORITY) - rank(f) for f in roots)  # lower layers weigh more
+    before = c.incident.root_cause
     incident = replace(
         c.incident,
         faults=faults,
@@ -183,11 +194,23 @@ def _record(c: Cycle, roots: tuple[Finding, ...]) -> None:
         severity=max(c.incident.severity, severity),
     )
     c.set_incident(incident)
-    c.notify(
-        "opened",
-        f"{roots[0].fault} ({roots[0].probe})"
-        + (f" and {len(roots) - 1} more" if len(roots) > 1 else ""),
-    )
+    event = "opened" if before is None else f"root-{roots[0].fault}"
+    was = "" if before in (None, roots[0].fault) else f" (was {before})"
+    c.notify(event, headline(roots, c.state.findings) + was)
+
+
+def headline(roots: tuple[Finding, ...], findings: tuple[Finding, ...]) -> str:
+    """Root cause first, then the other roots, then what it explains (F27, one message)."""
+    root = roots[0]
+    text = f"{root.fault} on {root.probe}" + (" (cannot tell: unknown)" if root.unknown else "")
+    if len(roots) > 1:
+        text += "; also " + ", ".join(f"{f.fault} ({f.probe})" for f in roots[1:5])
+        text += f" and {len(roots) - 5} more" if len(roots) > 5 else ""
+    explained = [f for f in findings if f.explained]
+    if explained:
+        text += "; it explains " + ", ".join(f"{f.fault} ({f.probe})" for f in explained[:8])
+        text += f" and {len(explained) - 8} more" if len(explained) > 8 else ""
+    return text
 
 
 def _watch_other_healers(c: Cycle) -> None:
@@ -211,6 +234,20 @@ def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
     acted = waiting = False
     seen: set[str] = set()
     for finding in roots:
+        paused = c.state.paused(finding.probe)
+        if paused is not None:  # an operator is at work: no heal, and no escalation (F28)
+            c.note("pause", "blocked", f"{finding.fault} on {finding.probe}: paused by {paused.by}")
+            waiting = True
+            continue
+        if finding.unknown:  # it cannot tell: reported and escalated, never healed on (F26)
+            c.note(
+                "unknown",
+                "blocked",
+                f"{finding.probe} cannot tell ({finding.fault}): an unknown is never "
+                "the sole ground for a heal",
+                once=True,
+            )
+            continue
         heal = policy.heal_for(finding, c.config, c.incident)
         if heal is None:
             if policy.heals_for(finding, c.config):
@@ -222,12 +259,17 @@ def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
         if key in seen:
             continue
         seen.add(key)
+        if recurring(c, finding, key):  # healed too often: held, escalated with its history
+            continue
         g = policy.gate(
-            heal.kind, heal.target, c.state, c.now, c.config, _critical(c), c.lock_holder
+            heal.kind, heal.target, c.state, c.now, c.config, critical(c), c.lock_holder
         )
         if not g.allowed:
-            c.note(g.rule, "blocked", f"{heal.kind} for {finding.fault}: {g.reason}")
-            waiting = waiting or not g.escalate
+            # No gate blocks forever: past its patience, a waiting gate lets a higher tier act.
+            patient = c.now - c.incident.opened_at < c.config.healing.gate_patience_secs
+            tail = "" if g.escalate or patient else "; blocked too long, escalating meanwhile"
+            c.note(g.rule, "blocked", f"{heal.kind} for {finding.fault}: {g.reason}{tail}")
+            waiting = waiting or (not g.escalate and patient)
             continue
         c.evidence(f"before {heal.kind}")
         # A container restart names the probe too: its socket says which engine to ask.
@@ -255,46 +297,3 @@ def _unavailable(c: Cycle, finding: Finding) -> str:
             )
             parts.append(f"{heal.kind} needs {need}, which {owner} does not offer")
     return "no heal on this node (" + "; ".join(parts) + "): escalating"
-
-
-def _escalate(c: Cycle, roots: tuple[Finding, ...]) -> None:
-    """Tier 2 (cloud agent) or 3 (local agent, when the network is down)."""
-    hints = "; ".join(h for f in roots if (h := policy.hint(f)))
-    if all(f.fault in (Fault.APP_FAILURE, Fault.HOST_FAULT) for f in roots):
-        return  # visible and notified; never a reason for an agent or a heal (R3)
-    local = any(f.fault is Fault.NETWORK_DOWN for f in roots)
-    kind = ActionKind.AGENT_LOCAL if local else ActionKind.AGENT_CLOUD
-    configured = c.config.local_agent if local else c.config.cloud_agent
-    if not configured:
-        c.note(
-            "agent", "blocked", f"no {'local' if local else 'cloud'} agent command is configured"
-        )
-        return
-    g = policy.gate(kind, "incident", c.state, c.now, c.config, _critical(c))
-    if g.allowed and c.emit(kind, f"{roots[0].fault}: tier 1 cannot help", "incident", hints):
-        c.note("agent", "acted", f"{kind} for {roots[0].fault}")
-        if c.state.hold is None:
-            c.state = replace(c.state, node=NodeState.INVESTIGATING)
-    elif not g.allowed:
-        c.note(g.rule, "blocked", f"{kind}: {g.reason}")
-
-
-def _critical(c: Cycle) -> bool:
-    return c.now - c.incident.opened_at >= c.config.critical_threshold_secs
-
-
-def _maybe_sos(c: Cycle) -> None:
-    """Tier 4 after critical_threshold_secs in trouble; then per cooldown, or when worse (R17)."""
-    if not _critical(c):
-        return
-    incident = c.incident
-    last = incident.last_sos_at
-    worse = incident.severity > incident.sos_severity
-    due = last is None or c.now - last >= c.config.sos_cooldown_secs
-    reason = f"in trouble for {c.now - incident.opened_at:.0f}s: {incident.root_cause}"
-    if (due or worse) and c.emit(ActionKind.SOS, reason, slot="sos"):
-        c.set_incident(replace(c.incident, last_sos_at=c.now, sos_severity=incident.severity))
-        c.note("sos", "acted", "SOS" + (" (the incident got worse)" if worse and not due else ""))
-    if c.state.node not in (NodeState.HOLD, NodeState.VERIFYING, NodeState.HEALING):
-        sent = c.incident.last_sos_at is not None
-        c.state = replace(c.state, node=NodeState.SOS if sent else NodeState.CRITICAL)
