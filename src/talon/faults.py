@@ -27,7 +27,7 @@ class Fault(enum.StrEnum):
     def hard(self) -> bool:
         """Hard faults fail a verification at once, even inside the warmup window.
 
-        A cluster that does not answer yet is not one of them: right after a
-        force-cycle the API server is still booting and refuses (R9).
+        The API server unreachable is hard too, but only while the VM under it is
+        not itself fresh from a boot (``talon.core.verify.hard_in_warmup``, R9).
         """
         return self is Fault.RBAC_DRIFT
