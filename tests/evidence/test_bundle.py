@@ -111,6 +111,29 @@ def test_list_summarises_newest_first_with_an_unreadable_meta(tmp_path: Path) ->
     assert json.dumps(healed.as_dict())
 
 
+def test_a_failed_recoverys_hypothesis_is_in_its_evidence_and_the_summary(tmp_path: Path) -> None:
+    bundle = _bundles(tmp_path).bundle("node-a-4")
+    bundle.capture("failure detected", {"x": 1}, 1.0)
+    named = {
+        "name": "stale_usernet_recovery",
+        "why": f"localhost dead, vm answers (token {SECRET})",
+        "considered": [{"name": "healer_induced_churn", "supported": False, "fact": "none"}],
+    }
+    path = bundle.capture("recovery regressed", {"x": 2}, 2.0, named)
+    bundle.record("hypothesis", 2.0, moment="recovery regressed", file=path.name, name="x")
+    bundle.record("hypothesis", 3.0, moment="recurrence", file=path.name, name=named["name"])
+
+    (_, first), (_, regressed) = bundle.evidence()
+    assert "hypothesis" not in first
+    assert regressed["hypothesis"]["name"] == "stale_usernet_recovery"
+    assert SECRET not in regressed["hypothesis"]["why"]  # redacted like the rest
+    assert regressed["snapshot"] == {"x": 2}
+    summary = bundle.summary()
+    assert summary.hypothesis == "stale_usernet_recovery"  # the latest
+    assert summary.as_dict()["hypothesis"] == "stale_usernet_recovery"
+    assert _bundles(tmp_path).bundle("node-a-5").summary().hypothesis is None
+
+
 def test_prune_removes_the_oldest_closed_and_never_an_open_one(tmp_path: Path) -> None:
     bundles = _bundles(tmp_path)
     for n, closed in [(1, True), (2, False), (3, True), (4, True), (5, False)]:

@@ -27,10 +27,11 @@ from talon.actions.notify import Message
 from talon.actions.outcome import CANCELLED, DONE, FAILED, REFUSED, SKIPPED, Outcome, bounded
 from talon.clock import Clock
 from talon.core import Action, ActionKind
-from talon.daemon.evidence import snapshot
+from talon.daemon.evidence import base_facts, named_hypothesis, snapshot, tells_hypothesis
 from talon.daemon.outputs import Outputs
 from talon.daemon.view import CycleView
 from talon.daemon.wiring import Wiring
+from talon.evidence.hypotheses import Hypothesis, wants_hypothesis
 from talon.report import CycleReport
 from talon.store import StoreError, atomic_write
 from talon.telemetry import NOOP, Tracer
@@ -52,6 +53,8 @@ CHANGING = frozenset(
     }
 )
 EVIDENCE_TIMEOUT_S = 60.0
+HYPOTHESIS_TIMEOUT_S = 5.0  # a notice never waits longer for its hypothesis line
+HYPOTHESES_KEPT = 16
 
 
 @dataclass
@@ -70,6 +73,9 @@ class Executor:
     tracer: Tracer = NOOP  # a span per action when [telemetry] is on
     own_log: Path | None = None  # Talon's own log, tailed into evidence
     running: dict[str, Running] = field(default_factory=dict)
+    # incident -> (the view it was captured in, its hypothesis): the notice of the same
+    # step names what its bundle says.
+    hypotheses: dict[str, tuple[CycleView, Hypothesis]] = field(default_factory=dict)
 
     def running_view(self) -> list[dict[str, Any]]:
         now = self.clock.now()
@@ -180,13 +186,54 @@ class Executor:
 
     async def _capture(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
         async def work() -> str:
-            kept = await snapshot(action, view, w, own_log=self.own_log)
-            path = self.outputs.bundles.bundle(action.incident_id).capture(
-                action.reason, kept, self.clock.wall()
+            kept = await snapshot(
+                action,
+                view,
+                w,
+                own_log=self.own_log,
+                clock=self.clock,
+                journal=self.outputs.journal.path,
             )
-            return f"evidence kept: {path.name}"
+            named = named_hypothesis(kept) if wants_hypothesis(action.reason) else None
+            path = self.outputs.bundles.bundle(action.incident_id).capture(
+                action.reason, kept, self.clock.wall(), None if named is None else named.as_dict()
+            )
+            if named is None:
+                return f"evidence kept: {path.name}"
+            self._named(action, view, path.name, named)
+            return f"evidence kept: {path.name}; hypothesis: {named.name}"
 
         return await bounded(work, EVIDENCE_TIMEOUT_S, f"evidence ({action.reason})")
+
+    def _named(self, action: Action, view: CycleView, file: str, h: Hypothesis) -> None:
+        """Remember it for this step's notice, and put it in the bundle's timeline."""
+        self.hypotheses.pop(action.incident_id, None)
+        self.hypotheses[action.incident_id] = (view, h)
+        while len(self.hypotheses) > HYPOTHESES_KEPT:
+            del self.hypotheses[next(iter(self.hypotheses))]
+        self.outputs.bundle_record(
+            action.incident_id,
+            "hypothesis",
+            moment=action.reason,
+            file=file,
+            name=h.name,
+            why=h.why,
+        )
+
+    async def _hypothesis_line(self, action: Action, view: CycleView) -> str:
+        """The notice's hypothesis: the one this step's capture named, else worked out from
+        what this cycle saw (no runtime call); bounded, and never a reason to hold a notice."""
+        kept = self.hypotheses.get(action.incident_id)
+        if kept is not None and kept[0] is view:
+            return kept[1].line()
+        try:
+            async with asyncio.timeout(HYPOTHESIS_TIMEOUT_S):
+                facts = await asyncio.to_thread(
+                    base_facts, view, self.clock, self.outputs.journal.path
+                )
+            return named_hypothesis(facts).line()
+        except Exception as exc:  # the notice goes out all the same
+            return f"hypothesis: unclassified (not worked out: {type(exc).__name__}: {exc})"
 
     async def _restart_container(self, action: Action, w: Wiring) -> Outcome:
         """The engine restarts the container the probe ``action.detail`` watches, if it
@@ -260,13 +307,16 @@ class Executor:
 
     async def _notify(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
         state = view.state
+        named = ""
+        if tells_hypothesis(action.key):
+            named = await self._hypothesis_line(action, view) + "\n"
         message = Message.build(
             key=action.key,
             event="sos" if action.kind is ActionKind.SOS else "notify",
             node_id=w.loaded.identity.node_id,
             incident_id=action.incident_id,
             summary=action.reason[:80],
-            body=f"{action.reason}\nstate: {state.node.value} ({state.signal.value})\n"
+            body=f"{action.reason}\nstate: {state.node.value} ({state.signal.value})\n{named}"
             f"evidence: {self.outputs.bundles.bundle(action.incident_id).path}",
         )
         deliveries = await w.notifier.send(message)

@@ -8,6 +8,10 @@
     outputs/<action>.log         what an action printed
 ```
 
+A failed recovery's or a recurrence's snapshot carries ``hypothesis`` (name, why,
+considered: ``talon.evidence.hypotheses``) beside ``moment``, and the timeline a
+``hypothesis`` record; the summary names the latest.
+
 Every write is redacted first (the known secret values, then patterns) and is
 atomic or a single appended line; a failed write raises ``StoreError`` for
 the caller to report (R31). Readers tolerate what a crash leaves behind.
@@ -49,6 +53,7 @@ class BundleSummary:
     evidence_count: int  # evidence files
     action_count: int  # action.begin records in the timeline
     error: str | None = None  # why the meta could not be read
+    hypothesis: str | None = None  # the latest seed-004 hypothesis named (failed recovery)
 
     @property
     def closed(self) -> bool:
@@ -108,9 +113,18 @@ class Bundle:
         self._known_secrets = known_secrets
 
     # writes ---------------------------------------------------------------------
-    def capture(self, moment: str, snapshot: Mapping[str, Any], at: float) -> Path:
+    def capture(
+        self,
+        moment: str,
+        snapshot: Mapping[str, Any],
+        at: float,
+        hypothesis: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Keep one snapshot as ``evidence/NNN-<moment>.json``; NNN continues after a restart."""
-        doc = self._redact({"moment": moment, "at": at, "snapshot": snapshot})
+        head: dict[str, Any] = {"moment": moment, "at": at}
+        if hypothesis is not None:
+            head["hypothesis"] = hypothesis
+        doc = self._redact({**head, "snapshot": snapshot})
         directory = self.path / EVIDENCE
         try:
             number = _next_number(directory)
@@ -182,6 +196,10 @@ class Bundle:
             evidence_count=len(_numbered(self.path / EVIDENCE)),
             action_count=sum(1 for r in timeline if r.get("kind") == "action.begin"),
             error=None if meta_ok else f"{META} missing or unreadable",
+            hypothesis=next(
+                (_text(r.get("name")) for r in reversed(timeline) if r.get("kind") == "hypothesis"),
+                None,
+            ),
         )
 
     # helpers ----------------------------------------------------------------------
