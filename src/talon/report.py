@@ -15,6 +15,7 @@ from talon.errors import ErrorKind
 
 __all__ = [
     "CHECK_SCHEMA",
+    "DEGRADED",
     "CycleReport",
     "ErrorKind",
     "Observation",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 CHECK_SCHEMA = "talon.check/v1"
+# A probe's state beside the Nagios statuses: ``ok``, but only through a fallback path.
+DEGRADED = "degraded"
 
 
 class Status(enum.StrEnum):
@@ -105,11 +108,33 @@ class ProbeResult:
 
     @property
     def passed(self) -> bool:
+        """The status is ``ok`` (through whichever path: see ``degraded``)."""
         return self.status is Status.OK
 
     @property
     def failed(self) -> bool:
         return self.status not in (Status.OK, Status.SKIPPED)
+
+    @property
+    def degraded(self) -> bool:
+        """Answered, but only through a fallback path: the forwarded localhost path was
+        tried and failed while another (the VM's, DNS) answered (F1/F2). Users on the host
+        cannot reach it, so it never counts as passed in a pass rate."""
+        return (
+            self.status is Status.OK
+            and self.endpoint_class != "localhost"
+            and any(p.tried and not p.ok and p.path_class == "localhost" for p in self.paths)
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """Passed on the path users take: ``ok`` and not ``degraded``."""
+        return self.passed and not self.degraded
+
+    @property
+    def state(self) -> str:
+        """The status, or ``degraded`` for an ``ok`` through a fallback: what counts use."""
+        return DEGRADED if self.degraded else self.status.value
 
     @property
     def critical_failure(self) -> bool:
@@ -132,7 +157,8 @@ class ProbeResult:
             "informational": self.informational,
             "tags": list(self.tags),
             "status": self.status.value,
-            "passed": self.passed,
+            "passed": self.healthy,
+            "degraded": self.degraded,
             "message": self.message,
             "error_kind": None if self.error_kind is None else self.error_kind.value,
             "transient": bool(self.error_kind and self.error_kind.transient),
@@ -161,11 +187,17 @@ class CycleReport:
             return 2
         return 1 if any(r.failed for r in self.results) else 0
 
-    def summary(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Status}
+    def summary(self) -> dict[str, Any]:
+        """Counts by state (``ok`` excludes ``degraded``: each probe is in one of them), and
+        the pass rate: passed (ok, not degraded) / every probe not skipped."""
+        counts: dict[str, Any] = {s.value: 0 for s in Status}
+        counts[DEGRADED] = 0
         for r in self.results:
-            counts[r.status.value] += 1
+            counts[r.state] += 1
         counts["total"] = len(self.results)
+        counted = len(self.results) - counts[Status.SKIPPED.value]
+        counts["passed"] = counts[Status.OK.value]
+        counts["pass_rate"] = None if not counted else round(counts["passed"] / counted, 4)
         counts["critical_failures"] = sum(r.critical_failure for r in self.results)
         counts["noncritical_failures"] = sum(
             r.failed and not r.critical_failure for r in self.results

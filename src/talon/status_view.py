@@ -13,7 +13,8 @@ from typing import Any
 from talon.core.model import CoreState, Incident
 from talon.host import resource_findings
 from talon.node import NodeIdentity
-from talon.web.health import cycle_age, probe_summary
+from talon.report import DEGRADED
+from talon.web.health import cycle_age, held_heals, pauses, probe_summary
 
 SCHEMA = "talon.status/v1"
 LAYERS = ("host", "runtime", "cluster", "service", "app")  # bottom of the stack first
@@ -27,6 +28,21 @@ def _answered_by(probe: dict[str, Any]) -> str | None:
             target: str | None = path.get("target")
             return target
     return None
+
+
+def _degraded(probe: dict[str, Any]) -> bool:
+    """``ProbeResult.degraded`` read back from its JSON (a report written before the key
+    existed says it through its paths): ok, but the localhost path was tried and failed."""
+    if "degraded" in probe:
+        return bool(probe["degraded"])
+    return (
+        probe.get("status") == "ok"
+        and probe.get("endpoint_class") != "localhost"
+        and any(
+            p.get("path_class") == "localhost" and not p.get("ok") and p.get("tried", True)
+            for p in probe.get("paths") or ()
+        )
+    )
 
 
 def _probes(state: CoreState, report: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -43,6 +59,7 @@ def _probes(state: CoreState, report: dict[str, Any] | None) -> list[dict[str, A
                 "critical": probe.get("critical", False),
                 "informational": probe.get("informational", False),
                 "status": probe["status"],
+                "degraded": _degraded(probe),
                 "message": probe.get("message", ""),
                 "error_kind": probe.get("error_kind"),
                 "latency_ms": probe.get("latency_ms"),
@@ -60,8 +77,9 @@ def _probes(state: CoreState, report: dict[str, Any] | None) -> list[dict[str, A
 
 
 def _failures(state: CoreState, probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Failing or classified probes, plus the core's node-wide facts (``fact:*``, network)."""
-    keys = ("key", "status", "error_kind", "endpoint_class", "message")
+    """Failing, degraded or classified probes, plus the core's node-wide facts (``fact:*``,
+    network)."""
+    keys = ("key", "status", "degraded", "error_kind", "endpoint_class", "message")
     failures = [
         {
             **{k: p[k] for k in keys},
@@ -69,12 +87,13 @@ def _failures(state: CoreState, probes: list[dict[str, Any]]) -> list[dict[str, 
             "explained": p["explained"],
         }
         for p in probes
-        if p["status"] not in ("ok", "skipped") or p["classification"] is not None
+        if p["status"] not in ("ok", "skipped") or p["degraded"] or p["classification"] is not None
     ]
     failures += [
         {
             "key": key,
             "status": None,
+            "degraded": False,
             "error_kind": None,
             "endpoint_class": None,
             "message": "",
@@ -139,6 +158,8 @@ def status_view(
         "signal": state.signal.value,
         "incident": None if incident is None else incident.as_dict(last=TRAIL),
         "hold": _hold(state, now),
+        "paused": pauses(state, now),
+        "held_heals": held_heals(state, now),
         "failed_recovery_at": state.failed_recovery_at,
         "verifying": state.verification is not None,
         "verification": _verification(state, now),
@@ -150,7 +171,7 @@ def status_view(
             "age_s": cycle_age(now if wall is None else wall, finished),
             "failures": _failures(state, probes),
         },
-        "summary": probe_summary([p["status"] for p in probes]),
+        "summary": probe_summary([DEGRADED if p["degraded"] else p["status"] for p in probes]),
         "layers": [layer for layer in LAYERS if any(p["layer"] == layer for p in probes)]
         + sorted({p["layer"] for p in probes} - set(LAYERS)),
         "probes": probes,

@@ -225,7 +225,12 @@ def test_fleet_status_shows_every_peer_and_flags_the_broken_ones(fleet: dict[str
     assert summary["worst_peers"] == ["red"]
     assert summary["unreachable"] == ["locked-no-token", "gone", "silent"]
     assert summary["stale"] == ["wedged"]
-    assert summary["probes"] == {"passed": 6, "failed": 1, "pass_rate": round(6 / 7, 4)}
+    assert summary["probes"] == {
+        "passed": 6,
+        "degraded": 0,
+        "failed": 1,
+        "pass_rate": round(6 / 7, 4),
+    }
     # bounded: no peer took longer than its timeout, the command not much longer than the largest
     assert doc["timeout_s"] == TIMEOUT + 0.5
     assert all(p["elapsed_s"] <= TIMEOUT + 0.5 for p in doc["peers"])

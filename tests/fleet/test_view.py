@@ -171,6 +171,49 @@ def test_a_peer_without_probe_counts_has_no_pass_rate() -> None:
     assert fleet.pass_rate is None
 
 
+def test_a_degraded_probe_is_counted_apart_and_never_as_passed() -> None:
+    """A peer in split-brain: one probe answers only through the VM (issue 19 point 4)."""
+    split = health("recovering", passed=2, failed=1)
+    split["probes"] |= {"total": 4, "degraded": 1}
+    old = health(passed=2)  # a peer too old to count degraded ones: they are its passed
+    fleet = view.fleet_view([ok("split", split), ok("old", old)])
+    peer = fleet.peers[0]
+    assert (peer.passed, peer.degraded, peer.failed) == (2, 1, 1)
+    assert peer.pass_rate == pytest.approx(2 / 4)
+    assert (fleet.passed, fleet.degraded, fleet.failed) == (4, 1, 1)
+    assert fleet.pass_rate == pytest.approx(4 / 6)
+    doc = view.as_json(fleet, now=10.0, asked_by="me", timeout_s=3.5)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["summary"]["probes"] == {
+        "passed": 4,
+        "degraded": 1,
+        "failed": 1,
+        "pass_rate": round(4 / 6, 4),
+    }
+    assert doc["peers"][0]["probes"] == {
+        "passed": 2,
+        "degraded": 1,
+        "failed": 1,
+        "skipped": 0,
+        "pass_rate": 0.5,
+    }
+    assert doc["peers"][1]["probes"]["degraded"] == 0
+
+
+def test_the_fleet_table_shows_degraded_probes() -> None:
+    from rich.console import Console
+
+    from talon.cli.fleet import print_fleet
+
+    split = health("recovering", passed=2, failed=1)
+    split["probes"] |= {"degraded": 1}
+    console = Console(record=True, width=200)
+    print_fleet(view.fleet_view([ok("split", split)]), console)
+    shown = console.export_text()
+    assert "50% (2/4, 1 degraded)" in shown
+    assert "probes passed: 50% (2/4, 1 degraded)" in shown
+
+
 def test_the_json_document_follows_its_schema() -> None:
     held = health(
         "failed recovery",

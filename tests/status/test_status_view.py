@@ -64,15 +64,17 @@ def test_every_probe_is_shown_bottom_layer_first_with_the_path_that_answered(
     assert view["layers"] == ["host", "cluster", "service", "app"]
     api = view["probes"][2]
     assert (api["endpoint_class"], api["answered_by"]) == ("vm", "127.0.0.2:8080")
+    assert api["degraded"] is True  # localhost dead, the VM answered: not a pass
     assert view["summary"] == {
         "total": 4,
-        "passed": 2,
+        "passed": 1,
+        "degraded": 1,
         "failed": 1,
         "skipped": 1,
-        "pass_rate": 0.6667,
+        "pass_rate": 0.3333,
     }
     assert view["last_cycle"]["age_s"] == 30.0
-    assert [f["key"] for f in view["last_cycle"]["failures"]] == ["ssh.nas"]
+    assert [f["key"] for f in view["last_cycle"]["failures"]] == ["ssh.nas", "http.api"]
 
 
 def test_hold_incident_classification_and_counters_come_from_the_core_state(

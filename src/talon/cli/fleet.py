@@ -85,7 +85,9 @@ def _row(peer: PeerView) -> list[str]:
         return [name, f"[bold red]no: {peer.error}[/]", "-", "-", "-", "-", "-", "-", "-"]
     signal = peer.signal or "-"
     style = _SIGNAL_STYLE.get(signal, "magenta")
-    probes = f"{_rate(peer.pass_rate)} ({peer.passed}/{peer.passed + peer.failed})"
+    probes = f"{_rate(peer.pass_rate)} ({peer.passed}/{peer.counted}" + (
+        f", {peer.degraded} degraded)" if peer.degraded else ")"
+    )
     stale = "[yellow]stale[/]" if peer.stale else "fresh"
     hold = "-" if peer.hold_reason is None else f"{_seconds(peer.hold_remaining_s)} left"
     incident = "-" if peer.incident_id is None else escape(peer.incident_id)
@@ -130,11 +132,11 @@ def print_fleet(fleet: FleetView, console: Console | None = None) -> None:
         parts.append(f"[bold red]{len(fleet.unreachable)} unreachable[/]")
     if fleet.stale:
         parts.append(f"[yellow]{len(fleet.stale)} stale[/]")
-    counted = fleet.passed + fleet.failed
+    degraded = f", {fleet.degraded} degraded" if fleet.degraded else ""
     console.print(
         ", ".join(parts)
         + f" — worst signal: [{style}]{worst}[/]"
         + (f" ({escape(', '.join(fleet.worst_peers))})" if fleet.worst_peers else "")
-        + f" — probes passed: {_rate(fleet.pass_rate)} ({fleet.passed}/{counted})"
+        + f" — probes passed: {_rate(fleet.pass_rate)} ({fleet.passed}/{fleet.counted}{degraded})"
         + f" — exit {fleet.exit_code}"
     )

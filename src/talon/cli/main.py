@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from talon import __version__
+from talon.cli.pause import pause, resume
 from talon.lab.profiles import PROFILES as LAB_PROFILES
 
 if TYPE_CHECKING:
@@ -249,6 +250,10 @@ def hold_clear(wait: float) -> None:
     from talon.cli.status import run_hold_clear
 
     sys.exit(run_hold_clear(wait))
+
+
+cli.add_command(pause)  # talon pause, talon resume: talon.cli.pause
+cli.add_command(resume)
 
 
 @cli.group()

@@ -41,7 +41,7 @@ def print_report(
         table.add_row(
             name,
             r.probe_class,
-            f"[{_STYLE[r.status]}]{r.status.value}[/]",
+            f"[{'yellow' if r.degraded else _STYLE[r.status]}]{r.state}[/]",
             _path_text(r),
             f"{r.latency_ms:.1f} ms",
             escape(r.message),
@@ -49,7 +49,8 @@ def print_report(
     console.print(table)
     s = report.summary()
     console.print(
-        f"{s['total']} probes: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
+        f"{s['total']} probes: {s['ok']} ok, {s['degraded']} degraded (only through a fallback "
+        f"path), {s['warning']} warning, {s['critical']} critical, "
         f"{s['unknown']} unknown, {s['skipped']} skipped  (* critical probe)"
         f" — exit {report.exit_code}"
     )

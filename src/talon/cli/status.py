@@ -9,6 +9,8 @@ at its next cycle boundary and confirms); only without one are the files edited.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -105,7 +107,28 @@ def worker_line(worker: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-STATUS_STYLE = {"ok": "green", "skipped": "dim", "warning": "yellow"}  # anything else: red
+# anything else: red; degraded: ok, but only through a fallback path
+STATUS_STYLE = {"ok": "green", "skipped": "dim", "warning": "yellow", "degraded": "yellow"}
+
+
+def pause_lines(paused: list[dict[str, Any]]) -> list[str]:
+    """One line per running pause: what it covers, who, until when (local time), how long."""
+    from talon.daemon.commands import human_duration, wall_clock
+
+    wall = time.time()
+    out = []
+    for p in paused:
+        remaining = float(p.get("remaining_s") or 0.0)
+        what = (
+            "the whole node (no heal, no agent, no SOS)"
+            if p.get("probe") is None
+            else (f"{p['probe']} (no heal for it)")
+        )
+        out.append(
+            f"{what} by {p.get('by')} until {wall_clock(wall + remaining, wall)} "
+            f"({human_duration(remaining)} left); `talon resume` ends it"
+        )
+    return out
 
 
 def _size(n: float) -> str:
@@ -154,6 +177,13 @@ def _print(data: dict[str, Any]) -> None:
         )
     if (hold := data["hold"]) is not None:
         console.print(f"hold ({hold['reason']}): {hold['remaining_s']:.0f}s remaining")
+    for held in data.get("held_heals") or []:
+        console.print(
+            f"held (recurrence): {escape(held['heal'])}, {held['remaining_s']:.0f}s remaining "
+            "(`talon hold clear` ends it)"
+        )
+    for line in pause_lines(data.get("paused") or []):
+        console.print(f"[yellow]paused:[/] {escape(line)}")
     if (v := data["verification"]) is not None:
         console.print(
             f"verifying a heal: {v['greens']} green checks, warmup "
@@ -166,13 +196,15 @@ def _print(data: dict[str, Any]) -> None:
         summary = data["summary"]
         age = cycle["age_s"]
         table = Table(
-            title=f"probes: {summary['passed']} passed, {summary['failed']} failed, "
-            f"{summary['skipped']} skipped" + ("" if age is None else f" — {age:.0f}s ago")
+            title=f"probes: {summary['passed']} passed, {summary.get('degraded', 0)} degraded, "
+            f"{summary['failed']} failed, {summary['skipped']} skipped"
+            + ("" if age is None else f" — {age:.0f}s ago")
         )
         for column in ("layer", "probe", "status", "path", "ms", "message"):
             table.add_column(column, overflow="fold")
         for probe in data["probes"]:
-            style = STATUS_STYLE.get(probe["status"], "red")
+            shown = "degraded" if probe.get("degraded") else probe["status"]
+            style = STATUS_STYLE.get(shown, "red")
             message = probe["message"]
             if probe["classification"]:
                 note = " (explained)" if probe["explained"] else ""
@@ -181,7 +213,7 @@ def _print(data: dict[str, Any]) -> None:
             table.add_row(
                 probe["layer"],
                 probe["key"],
-                f"[{style}]{probe['status']}[/]",
+                f"[{style}]{shown}[/]",
                 escape(path_cell(probe)),
                 "-" if latency is None else f"{latency:.0f}",
                 escape(message),
@@ -203,6 +235,19 @@ def _print(data: dict[str, Any]) -> None:
 
 def run_hold_clear(wait: float) -> int:
     """0: cleared, or no hold to clear; 1: a running daemon did not confirm in ``wait`` s."""
+    return ask_daemon_or(_clear_offline, "hold-clear", "clear the hold", wait)
+
+
+def ask_daemon_or(
+    offline: Callable[[StateStore], int],
+    verb: str,
+    what: str,
+    wait: float,
+    **args: Any,
+) -> int:
+    """An operator's command (F28): a running daemon applies it at its next cycle boundary
+    and answers (1 when no answer came in ``wait`` s, or it refused); without one,
+    ``offline`` changes the files itself, under the state lock a starting daemon takes."""
     from talon.daemon.commands import Inbox, asker
     from talon.daemon.lock import is_held
 
@@ -212,10 +257,10 @@ def run_hold_clear(wait: float) -> int:
     if not is_held(lock):
         with store.lock():  # a daemon starting now loads the state under this lock
             if not is_held(lock):
-                return _clear_offline(store)
+                return offline(store)
     inbox = Inbox(identity.state_dir)
-    command = inbox.submit("hold-clear", asker())
-    click.echo(f"asked the running daemon to clear the hold (command {command.id})")
+    command = inbox.submit(verb, asker(), **args)
+    click.echo(f"asked the running daemon to {what} (command {command.id})")
     answer = inbox.wait(command.id, wait)
     if answer is None:
         click.echo(
@@ -224,7 +269,7 @@ def run_hold_clear(wait: float) -> int:
             err=True,
         )
         return 1
-    click.echo(str(answer.get("said")))
+    click.echo(str(answer.get("said")), err=not answer.get("ok"))
     return 0 if answer.get("ok") else 1
 
 
@@ -232,7 +277,7 @@ def _clear_offline(store: StateStore) -> int:
     """No daemon runs: clear the hold in the files; the next daemon sends the notice."""
     clock = Clock()
     loaded = store.load(clock)
-    if loaded.state.hold is None:
+    if loaded.state.hold is None and not loaded.state.held_heals:
         click.echo("no hold is active")
         return 0
     done = clear_hold(loaded.state, clock.now())

@@ -115,7 +115,7 @@ def _failed_on_localhost(result: ProbeResult) -> bool:
 
 def bridge_broken(result: ProbeResult) -> bool:
     """Answered, but only through a fallback: the forwarded localhost path is dead (F1/F2)."""
-    return result.passed and result.endpoint_class != "localhost" and _failed_on_localhost(result)
+    return result.degraded
 
 
 def failing(result: ProbeResult) -> bool:
@@ -259,10 +259,21 @@ def assess(
     # A classifying probe that fails, even under its debounce, already rules out the
     # wrong heal: debounce delays acting, never the evidence that prevents acting.
     pending = {p.classify_as for k in failed if (p := policies[k]) is not None and p.classify_as}
-    return Assessment(failed, _explain(findings, pending), runtime_unhealthy)
+    # The API server's own check failing, even under its debounce, explains every other
+    # cluster check that asks that API server (F27): they wait for it as the headline.
+    api = {
+        r.key
+        for r in results
+        if r.key in failed
+        and (p := policies[r.key]) is not None
+        and p.kind == "k8s"
+        and p.check == "api"
+        and r.status is Status.CRITICAL
+    }
+    return Assessment(failed, _explain(findings, pending, api), runtime_unhealthy)
 
 
-def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...]:
+def _explain(findings: list[Finding], pending: set[Fault], api: set[str]) -> tuple[Finding, ...]:
     """Mark findings above a failed runtime/cluster layer as explained; roots first.
 
     A damaged AOF also explains redis itself being down: restarting it would only
@@ -277,9 +288,10 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
         if f.layer in EXPLAINING_LAYERS and f.fault is not Fault.SPLIT_BRAIN and not f.unknown
     ]
     lowest = min(base, default=len(LAYERS))
-    # Within the cluster layer, an API server that does not answer explains every node
-    # and daemonset check (they ask that API server): it is the headline (F27).
-    api_down = any(f.fault is Fault.CLUSTER_DOWN and not f.unknown for f in findings)
+    # Within the cluster layer, an API server that does not answer explains every node,
+    # daemonset and can-i check (they ask that API server): it is the headline (F27).
+    api_down = bool(api) or any(f.fault is Fault.CLUSTER_DOWN and not f.unknown for f in findings)
+    asks_api = (Fault.NODE_NOT_READY, Fault.CLUSTER_DOWN) if api else (Fault.NODE_NOT_READY,)
     aof = Fault.REDIS_AOF_CORRUPT in pending or any(
         f.fault is Fault.REDIS_AOF_CORRUPT for f in findings
     )
@@ -287,7 +299,7 @@ def _explain(findings: list[Finding], pending: set[Fault]) -> tuple[Finding, ...
         replace(
             f,
             explained=LAYERS.index(f.layer) > lowest
-            or (api_down and f.fault is Fault.NODE_NOT_READY)
+            or (api_down and f.fault in asks_api and f.probe not in api and not f.unknown)
             or (aof and f.fault is not Fault.REDIS_AOF_CORRUPT and f.probe.startswith("redis.")),
         )
         for f in findings

@@ -44,7 +44,8 @@ def recurring(c: Cycle, finding: Finding, slot: str) -> bool:
         return False
     ago = ", ".join(f"{_ago(c.now - r.at)} ago" for r in past)
     why = (
-        f"{finding.fault} on {finding.target or finding.probe} is back after {len(past)} heals "
+        f"{finding.fault} on {finding.target or finding.probe} is back after {len(past)} "
+        f"heal{'s' if len(past) > 1 else ''} "
         f"by {slot} within {_ago(h.recurrence_window_secs)} ({ago}): the heal does not hold"
     )
     held = {**c.state.held_heals, slot: c.now + h.hold_secs}

@@ -86,7 +86,7 @@ class Surface:
             tasks=live.tasks(),
             running_actions=live.running_actions(),
             version=__version__,
-            probe_statuses=[r.status.value for r in s.report.results] if s.report else (),
+            probe_statuses=[r.state for r in s.report.results] if s.report else (),
         )
         payload["operator"] = {"last_command": s.last_command}
         return code, payload

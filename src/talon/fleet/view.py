@@ -23,9 +23,11 @@ means.
   means Talon's own heal did not hold, or a node is critical). Unreachable
   peers have no signal, so they never make the worst signal *better*: they
   are counted and listed apart, and they make the exit code at least 1.
-- The fleet's *pass rate* is sum(passed) / sum(passed + failed) over the
-  reachable peers' last cycles (skipped probes do not count); None when no
-  probe was counted anywhere.
+- The fleet's *pass rate* is sum(passed) / sum(passed + degraded + failed)
+  over the reachable peers' last cycles (skipped probes do not count); None
+  when no probe was counted anywhere. A *degraded* probe answered only through
+  a fallback path (its localhost path is dead): counted apart, never passed.
+  A peer too old to count degraded probes reports them as passed.
 - Exit code: 2 when a reachable peer's signal is failed recovery or degraded
   hold (or there is no peer to ask); 1 when a peer is recovering, stale or
   unreachable; 0 when every peer answered, is fresh and stable.
@@ -99,6 +101,7 @@ class PeerView:
     stale_why: str | None = None
     last_cycle_age_s: float | None = None
     passed: int = 0
+    degraded: int = 0
     failed: int = 0
     skipped: int = 0
     hold_reason: str | None = None
@@ -109,9 +112,13 @@ class PeerView:
     version: str | None = None
 
     @property
+    def counted(self) -> int:
+        """Probes in the pass rate: every one not skipped."""
+        return self.passed + self.degraded + self.failed
+
+    @property
     def pass_rate(self) -> float | None:
-        counted = self.passed + self.failed
-        return None if counted == 0 else self.passed / counted
+        return None if self.counted == 0 else self.passed / self.counted
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.pass_rate
@@ -132,6 +139,7 @@ class PeerView:
             "last_cycle_age_s": self.last_cycle_age_s,
             "probes": {
                 "passed": self.passed,
+                "degraded": self.degraded,
                 "failed": self.failed,
                 "skipped": self.skipped,
                 "pass_rate": None if rate is None else round(rate, 4),
@@ -154,13 +162,18 @@ class FleetView:
     worst_peers: tuple[str, ...]
     passed: int
     failed: int
+    degraded: int = 0
     unreachable: tuple[str, ...] = field(default=())
     stale: tuple[str, ...] = field(default=())
 
     @property
+    def counted(self) -> int:
+        """Probes in the pass rate: every one not skipped."""
+        return self.passed + self.degraded + self.failed
+
+    @property
     def pass_rate(self) -> float | None:
-        counted = self.passed + self.failed
-        return None if counted == 0 else self.passed / counted
+        return None if self.counted == 0 else self.passed / self.counted
 
     @property
     def exit_code(self) -> int:
@@ -296,6 +309,7 @@ def read_answer(answer: Answer, stale_after_s: float | None = None) -> PeerView:
         stale_why=stale_why,
         last_cycle_age_s=_num(_table(data.get("last_cycle")).get("age_s")),
         passed=_count(probes.get("passed")),
+        degraded=_count(probes.get("degraded")),
         failed=_count(probes.get("failed")),
         skipped=_count(probes.get("skipped")),
         hold_reason=_text(_table(hold).get("reason")) if hold else None,
@@ -324,6 +338,7 @@ def fleet_view(answers: Sequence[Answer], stale_after_s: float | None = None) ->
         worst_peers=tuple(p.name for p in reachable if worst is not None and p.signal == worst),
         passed=sum(p.passed for p in reachable),
         failed=sum(p.failed for p in reachable),
+        degraded=sum(p.degraded for p in reachable),
         unreachable=tuple(p.name for p in peers if not p.reachable),
         stale=tuple(p.name for p in reachable if p.stale),
     )
@@ -347,6 +362,7 @@ def as_json(view: FleetView, *, now: float, asked_by: str, timeout_s: float) -> 
             "worst_peers": list(view.worst_peers),
             "probes": {
                 "passed": view.passed,
+                "degraded": view.degraded,
                 "failed": view.failed,
                 "pass_rate": None if rate is None else round(rate, 4),
             },

@@ -1,6 +1,6 @@
 """The series read when Prometheus scrapes, because they move between cycles.
 
-Hold remaining (from the clock), the worker (its supervisor's view), the
+Hold and pauses remaining (from the clock), the worker (its supervisor's view), the
 notification outbox, the host (memory, swap, load, the filesystems Talon
 writes to, via ``talon.host``) and Talon's own process (psutil). Listed in
 ``docs/metrics.md`` with the rest.
@@ -29,6 +29,7 @@ WORKER_STATES = (
     "stopped",
     "not supervised",
 )
+NODE_WIDE = "*"  # the probe label of a pause of the whole node (a probe key has a dot)
 WorkerView = Callable[[], Mapping[str, Any] | None]
 Resources = Callable[[], Mapping[str, Any]]
 
@@ -63,6 +64,7 @@ class ScrapeCollector:
         self._clock = clock
         self._process: Any = None
         self.hold_until: float | None = None
+        self.pauses: tuple[tuple[str | None, float], ...] = ()  # (probe or None, until)
         self.worker: WorkerView = lambda: None
         self.notify_pending: Callable[[], int] = lambda: 0
 
@@ -90,12 +92,33 @@ class ScrapeCollector:
         )
         left.add_metric(self._node, 0.0 if until is None else max(0.0, until - self._clock()))
         yield left
+        yield from self._pauses()
         pending = self._family(
             "gauge", "talon_notifications_pending", "Failed deliveries waiting for a retry."
         )
         with contextlib.suppress(Exception):
             pending.add_metric(self._node, float(self.notify_pending()))
         yield pending
+
+    def _pauses(self) -> Iterator[Metric]:
+        """The node's series (``probe="*"``) always, 0 without a pause; a probe's while it is
+        paused. A pause that ran out is over now, even before the next cycle drops it."""
+        active = self._family(
+            "gauge", "talon_pause_active", "1 while an operator's pause stops healing.", "probe"
+        )
+        left = self._family(
+            "gauge",
+            "talon_pause_remaining_seconds",
+            "Seconds until the operator's pause ends by itself.",
+            "probe",
+        )
+        now = self._clock()
+        running = {probe or NODE_WIDE: until - now for probe, until in self.pauses if until > now}
+        running.setdefault(NODE_WIDE, 0.0)
+        for probe, remaining in sorted(running.items()):
+            active.add_metric([*self._node, probe], 1.0 if remaining > 0 else 0.0)
+            left.add_metric([*self._node, probe], remaining)
+        yield from (active, left)
 
     def _worker(self) -> Iterator[Metric]:
         state = self._family(

@@ -21,6 +21,7 @@ from typing import Any
 
 from talon.core.model import CoreState, Hold, Incident, Signal
 from talon.node import NodeIdentity
+from talon.report import DEGRADED
 
 SCHEMA = "talon.health/v1"
 OK_SIGNALS = frozenset({Signal.STABLE, Signal.RECOVERING})
@@ -63,17 +64,47 @@ def is_stale(now: float, last_cycle_finished: float | None, stale_after_s: float
     return age is None or age > stale_after_s
 
 
-def probe_summary(statuses: Sequence[str]) -> dict[str, Any]:
-    """Counts of the last cycle's probe statuses; skipped probes are not in the pass rate."""
-    counted = [s for s in statuses if s != "skipped"]
+def probe_summary(states: Sequence[str]) -> dict[str, Any]:
+    """Counts of the last cycle's probe states (``ProbeResult.state``: a status, or
+    ``degraded`` for an ``ok`` only through a fallback path). A degraded probe is its own
+    count, never passed; skipped probes are not in the pass rate."""
+    counted = [s for s in states if s != "skipped"]
     passed = sum(s == "ok" for s in counted)
+    degraded = sum(s == DEGRADED for s in counted)
     return {
-        "total": len(statuses),
+        "total": len(states),
         "passed": passed,
-        "failed": len(counted) - passed,
-        "skipped": len(statuses) - len(counted),
+        "degraded": degraded,
+        "failed": len(counted) - passed - degraded,
+        "skipped": len(states) - len(counted),
         "pass_rate": None if not counted else round(passed / len(counted), 4),
     }
+
+
+def pauses(state: CoreState, now: float) -> list[dict[str, Any]]:
+    """The operators' pauses still running at ``now`` (Talon's clock), the node's first.
+    ``probe`` None: the whole node (no heal, no agent, no SOS); else only that probe's."""
+    running = sorted(
+        (p for p in state.pauses if p.until > now), key=lambda p: (p.probe is not None, p.probe)
+    )
+    return [
+        {
+            "probe": p.probe,
+            "by": p.by,
+            "since": _seconds(p.since),
+            "until": _seconds(p.until),
+            "remaining_s": _seconds(p.until - now),
+        }
+        for p in running
+    ]
+
+
+def held_heals(state: CoreState, now: float) -> list[dict[str, Any]]:
+    """Heals the recurrence breaker holds (F29): they kept being needed; others still run."""
+    return [
+        {"heal": slot, "until": _seconds(until), "remaining_s": _seconds(max(0.0, until - now))}
+        for slot, until in sorted(state.held_heals.items())
+    ]
 
 
 def _reasons(signal: Signal, stale: bool, tasks: Mapping[str, str]) -> list[str]:
@@ -106,8 +137,9 @@ def health_payload(
 
     ``tasks`` maps an internal task's name to ``"running"`` or ``"dead: reason"``;
     any value other than ``"running"`` counts as dead. ``probe_statuses`` are the
-    last cycle's probe statuses (``ok``, ``critical``, ``skipped`` ...), summed up
-    for a fleet view.
+    last cycle's probe states (``ok``, ``degraded``, ``critical``, ``skipped`` ...:
+    ``ProbeResult.state``), summed up for a fleet view. ``paused``: the operators'
+    pauses running now (healing stopped; the status code does not change).
     """
     stale = is_stale(now, last_cycle_finished, stale_after_s)
     signal = state.signal
@@ -123,6 +155,8 @@ def health_payload(
         "signal": signal.value,
         "incident": _incident(state.incident),
         "hold": _hold(state.hold, now),
+        "paused": pauses(state, now),
+        "held_heals": held_heals(state, now),
         "last_cycle": {
             "started_at": _seconds(last_cycle_started),
             "finished_at": _seconds(last_cycle_finished),

@@ -7,8 +7,10 @@ label values come from bounded sets (probe keys, enum values, watched paths).
 
 Two ways in: the daemon pushes what a cycle saw (``observe_cycle`` and the
 event counters), and ``talon.web.collector`` reads what moves between cycles
-at scrape time (hold remaining, the worker, the outbox, host and process
-resources). A probe that leaves the config leaves the output at the next cycle.
+at scrape time (hold and pauses remaining, the worker, the outbox, host and
+process resources). A probe answered only through a fallback path is not up:
+``talon_probe_degraded`` says so, and ``avg(talon_probe_up)`` is the honest pass
+rate. A probe that leaves the config leaves the output at the next cycle.
 """
 
 from __future__ import annotations
@@ -79,11 +81,21 @@ class TalonMetrics:
         gauge("talon_start_time_seconds", "Unix time the daemon started.").labels(*self._node).set(
             time.time() if started_at is None else started_at
         )
-        self._probe_up = gauge("talon_probe_up", "1 if the probe passed.", *PROBE_LABELS)
+        self._probe_up = gauge(
+            "talon_probe_up",
+            "1 if the probe passed on its preferred path (0 if it failed or is degraded).",
+            *PROBE_LABELS,
+        )
+        self._probe_degraded = gauge(
+            "talon_probe_degraded",
+            "1 if the probe answered only through a fallback path (localhost down).",
+            *PROBE_LABELS,
+        )
         self._probe_latency = gauge(
             "talon_probe_latency_seconds", "Probe latency, last cycle.", *PROBE_LABELS
         )
-        self._probes: dict[tuple[str, ...], Any] = {}  # labels -> (up, latency) children
+        # labels -> (up, degraded, latency) children
+        self._probes: dict[tuple[str, ...], Any] = {}
         self._failures = gauge(
             "talon_probe_consecutive_failures",
             "Failures in a row (the core's debounce counter).",
@@ -153,11 +165,14 @@ class TalonMetrics:
                 continue
             labels = _probe_labels(result)
             # children are kept between cycles: .labels() costs a lock and a validation each
-            up, latency = seen[labels] = self._probes.get(labels) or (
+            up, degraded, latency = seen[labels] = self._probes.get(labels) or (
                 self._probe_up.labels(*self._node, *labels),
+                self._probe_degraded.labels(*self._node, *labels),
                 self._probe_latency.labels(*self._node, *labels),
             )
-            up.set(1 if result.passed else 0)
+            passed = result.healthy  # a fallback answer is not a pass
+            up.set(1 if passed else 0)
+            degraded.set(1 if result.degraded else 0)
             latency.set(result.latency_ms / 1000.0)
             key = result.key
             kept = self._flaps.get(key)
@@ -172,11 +187,12 @@ class TalonMetrics:
             flap[key] = kept
             failures, flips = kept[1]
             failures.set(state.counters.get(key, 0))
-            if key in self._passed and self._passed[key] != result.passed:
+            if key in self._passed and self._passed[key] != passed:
                 flips.inc()
-            self._passed[key] = result.passed
+            self._passed[key] = passed
         for labels in self._probes.keys() - seen.keys():  # gone from the config, or relabelled
             self._probe_up.remove(*self._node, *labels)
+            self._probe_degraded.remove(*self._node, *labels)
             self._probe_latency.remove(*self._node, *labels)
         self._probes = seen
         for key, (labels, _) in self._flaps.items():
@@ -198,6 +214,7 @@ class TalonMetrics:
             self._signal.labels(*self._node, each.value).set(1 if each is signal else 0)
         self._hold.labels(*self._node).set(0 if state.hold is None else 1)
         self._scrape.hold_until = None if state.hold is None else state.hold.until
+        self._scrape.pauses = tuple((p.probe, p.until) for p in state.pauses)
         self._incident_open.labels(*self._node).set(0 if state.incident is None else 1)
         verification = state.verification
         self._verifying.labels(*self._node).set(0 if verification is None else 1)

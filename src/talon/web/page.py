@@ -22,7 +22,8 @@ from talon.web.page_assets import CSS, JS
 
 DEFAULT_REFRESH_S = 5
 SIGNAL_TONE = {"stable": "good", "recovering": "warn"}  # failed recovery, degraded hold: bad
-STATUS_TONE = {"ok": "good", "warning": "warn", "skipped": "mute"}  # critical, unknown: bad
+# critical, unknown: bad; degraded: ok, but only through a fallback path
+STATUS_TONE = {"ok": "good", "warning": "warn", "skipped": "mute", "degraded": "warn"}
 MARK = {True: "✓", False: "✗"}
 
 
@@ -104,7 +105,9 @@ def _header(view: Mapping[str, Any], now: float) -> str:
         updated = f"updated {when(cycle['finished_at'], now)}"
     counts = (
         f"{e(summary.get('passed', 0))}/{e(summary.get('total', 0) - summary.get('skipped', 0))} "
-        f"probes pass" + (f", {e(summary['skipped'])} skipped" if summary.get("skipped") else "")
+        "probes pass"
+        + (f", {e(summary['degraded'])} degraded" if summary.get("degraded") else "")
+        + (f", {e(summary['skipped'])} skipped" if summary.get("skipped") else "")
     )
     return (
         f'<header class="top {tone}" id="top" data-title="{e(node_id)}: {e(signal)}">'
@@ -154,6 +157,27 @@ def _hold(view: Mapping[str, Any], now: float) -> str:
         f"<p>Held since {when(hold.get('since'), now)}, until {clock(hold.get('until'))}. "
         "<code>talon hold clear</code> ends it early.</p></section>"
     )
+
+
+def _paused(view: Mapping[str, Any], now: float) -> str:
+    """A banner per running pause: an operator said "I am working on this box" (F28)."""
+    out = []
+    for pause in view.get("paused") or []:
+        probe = pause.get("probe")
+        remaining = float(pause.get("remaining_s") or 0.0)
+        if probe is None:
+            title, what = "Healing paused", "No heal, no agent and no SOS for this node for"
+        else:
+            title = f"Healing of <code>{e(probe)}</code> paused"
+            what = f"No heal of <code>{e(probe)}</code> for"
+        out.append(
+            f'<section class="box warn pause" data-probe="{e(probe or "")}">'
+            f"<h2>{title}</h2><p>Probes keep running and reporting. {what}</p>"
+            f'<p class="countdown" data-remaining="{remaining:.3f}">{e(left(remaining))}</p>'
+            f"<p>Paused by {e(pause.get('by'))} {when(pause.get('since'), now)}, until "
+            f"{clock(pause.get('until'))}. <code>talon resume</code> ends it early.</p></section>"
+        )
+    return f'<div id="paused">{"".join(out)}</div>' if out else ""
 
 
 def _verification(view: Mapping[str, Any], now: float) -> str:
@@ -225,7 +249,6 @@ def _paths(probe: Mapping[str, Any]) -> str:
 
 
 def _probe(p: Mapping[str, Any]) -> str:
-    tone = _tone(STATUS_TONE, p.get("status"))
     tags = "".join(
         f' <span class="tag">{name}</span>'
         for name, on in (("critical", p.get("critical")), ("info", p.get("informational")))
@@ -235,7 +258,9 @@ def _probe(p: Mapping[str, Any]) -> str:
     if p.get("endpoint_class"):
         target = f" <code>{e(p['answered_by'])}</code>" if p.get("answered_by") else ""
         via = f"via <b>{e(p['endpoint_class'])}</b>{target} · "
-    status = e(p.get("status")) + (f" ({e(p['error_kind'])})" if p.get("error_kind") else "")
+    shown = "degraded" if p.get("degraded") else p.get("status")
+    tone = _tone(STATUS_TONE, shown)
+    status = e(shown) + (f" ({e(p['error_kind'])})" if p.get("error_kind") else "")
     lines = [
         f'<div><b><code>{e(p.get("key"))}</code></b> <span class="st c-{tone}">{status}</span>'
         f"{tags}</div>",
@@ -244,6 +269,11 @@ def _probe(p: Mapping[str, Any]) -> str:
         lines.append(f'<div class="mute">{via}{e(ms(p.get("latency_ms")))}</div>')
     if p.get("message"):
         lines.append(f'<div class="msg">{e(p["message"])}</div>')
+    if p.get("degraded"):
+        lines.append(
+            '<div class="c-warn">answered only through a fallback path: localhost is down, '
+            "users on the host cannot reach it (not counted as passing)</div>"
+        )
     if p.get("paths"):
         lines.append(f'<div class="paths">{_paths(p)}</div>')
     if p.get("classification"):
@@ -263,7 +293,7 @@ def _probes(view: Mapping[str, Any]) -> str:
     out = ['<h2 id="probes">Probes</h2>']
     for layer in layers:
         members = [p for p in probes if str(p.get("layer")) == layer]
-        passing = sum(p.get("status") == "ok" for p in members)
+        passing = sum(p.get("status") == "ok" and not p.get("degraded") for p in members)
         out.append(
             f'<section class="layer" id="layer-{e(layer)}"><h3>{e(layer)} '
             f"<small>{passing}/{len(members)} ok</small></h3>"
@@ -322,6 +352,7 @@ def render_main(view: Mapping[str, Any]) -> str:
             _header(view, now),
             _alerts(view, now),
             _hold(view, now),
+            _paused(view, now),
             _incident(view, now),
             _verification(view, now),
             _probes(view),
