@@ -95,7 +95,7 @@ def test_f27_the_api_server_down_behind_a_live_forward_is_the_headline_and_runs_
 def test_f29_a_heal_needed_again_and_again_is_held_and_the_history_survives_a_restart(
     fresh: Lab, tmp_path: Path
 ) -> None:
-    channel, messages = command_channel(tmp_path)
+    channel, messages = _body_channel(tmp_path)
     settings = merged(
         FAST,
         {

@@ -19,11 +19,10 @@ CLOUD_SLOT = policy.slot(ActionKind.AGENT_CLOUD, "incident")
 
 
 def escalate(c: Cycle, roots: tuple[Finding, ...]) -> None:
+    roots = tuple(f for f in roots if c.state.paused(f.probe) is None)  # F28
     hints = "; ".join(h for f in roots if (h := policy.hint(f)))
     if all(f.fault in (Fault.APP_FAILURE, Fault.HOST_FAULT) for f in roots):
         return  # visible and notified; never a reason for an agent or a heal (R3)
-    if _paused(c, roots):
-        return
     kind, why = _agent(c, roots)
     if kind is None:
         c.note("agent", "blocked", why, once=True)

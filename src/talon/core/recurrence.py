@@ -33,10 +33,8 @@ def history(c: Cycle, slot: str) -> tuple[HealRecord, ...]:
 
 def recurring(c: Cycle, finding: Finding, slot: str) -> bool:
     """True when ``slot`` may not heal now: it is held, or this occurrence trips the breaker."""
-    until = c.state.held_heals.get(slot)
-    if until is not None:
-        left = until - c.now
-        c.note("recurrence", "blocked", f"{slot} is held for {left:.0f}s more: it kept recurring")
+    if slot in c.state.held_heals:
+        c.note("recurrence", "blocked", f"{slot} is held: it kept recurring", once=True)
         return True
     past = history(c, slot)
     h = c.config.healing

@@ -236,8 +236,8 @@ def _heal(c: Cycle, roots: tuple[Finding, ...]) -> bool:
     for finding in roots:
         paused = c.state.paused(finding.probe)
         if paused is not None:  # an operator is at work: no heal, and no escalation (F28)
-            c.note("pause", "blocked", f"{finding.fault} on {finding.probe}: paused by {paused.by}")
-            waiting = True
+            why = f"{finding.fault} on {finding.probe}: paused by {paused.by}"
+            c.note("pause", "blocked", why, once=True)
             continue
         if finding.unknown:  # it cannot tell: reported and escalated, never healed on (F26)
             c.note(
