@@ -9,17 +9,25 @@ API reference (core/v1 Node, apps/v1 DaemonSet).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import http.server
+import json
+import shlex
+import threading
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from talon.adapters.command import CommandResult, exec_env
 from talon.adapters.kube.kubectl import KubectlClient, classify
 from talon.config import K8sProbe
 from talon.probes import ErrorKind, ProbeContext, Status, k8s
-from talon.report import Observation
+from talon.probes.runner import run_cycle
+from talon.report import Observation, report_json
 from tests.support import procs
 
 
@@ -52,13 +60,59 @@ def test_api_ready_through_real_kubectl(
     assert obs.message == "readyz: ok"
 
 
+class WedgedApi:
+    """A real HTTP server on 127.0.0.1 standing in for an API behind a live forwarder:
+    it answers ``/version`` and ``/readyz`` until ``wedged`` is set, then accepts every
+    connection and never answers (as a SIGSTOPped API server behind its forward)."""
+
+    def __init__(self) -> None:
+        self.wedged = threading.Event()
+        self.released = threading.Event()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if api.wedged.is_set():
+                    api.released.wait(30)
+                    return
+                version = self.path.startswith("/version")
+                body = b'{"major":"1","minor":"32"}' if version else b"ok"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WedgedApi:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def test_api_that_accepts_but_never_answers_is_bounded(ctx: ProbeContext, tmp_path: Path) -> None:
-    """R8: a live forwarder in front of a dead API must not cost a minute of retries."""
-    with procs.silent_listener() as port:
+    """R8: a live forwarder in front of a dead API must not cost a minute of retries; and
+    kubectl's own timeout is the API's (``timeout``, critical), never the tool's. The API
+    answered first, as a real one did before it hung (a kubectl that caches what it learnt
+    of the server, as gcloud's version dispatcher does, then asks it once, not twice)."""
+    with WedgedApi() as api:
+        spec = _api_probe(_kubeconfig(tmp_path, api.port), timeout=1)
+        assert _check(spec, ctx).status is Status.OK
+        api.wedged.set()
         started = time.monotonic()
-        obs = _check(_api_probe(_kubeconfig(tmp_path, port), timeout=1), ctx)
+        obs = _check(spec, ctx)
         elapsed = time.monotonic() - started
-    assert obs.error_kind is ErrorKind.TIMEOUT
+    assert (obs.status, obs.error_kind) == (Status.CRITICAL, ErrorKind.TIMEOUT), obs
     assert elapsed < 10, elapsed
 
 
@@ -68,28 +122,109 @@ def test_api_refused(ctx: ProbeContext, tmp_path: Path) -> None:
 
 
 def test_every_call_carries_request_timeout() -> None:
+    """Exactly the probe's timeout, as a Go duration; Talon's own bound is 1 s longer."""
     argv = KubectlClient(env={}, kubeconfig="/k", context="c").argv(["get", "nodes"], 2.5)
     assert argv == [
         "kubectl",
         "--kubeconfig=/k",
         "--context=c",
-        "--request-timeout=3s",
+        "--request-timeout=2500ms",
         "get",
         "nodes",
     ]
+    assert KubectlClient(env={}).argv(["get", "nodes"], 3)[1] == "--request-timeout=3s"
 
 
-def test_missing_kubectl_is_a_visible_not_found(ctx: ProbeContext, tmp_path: Path) -> None:
-    """R1: with no kubectl on PATH the probe says so."""
-    bare = ProbeContext(
-        ctx.identity,
-        ctx.runtime,
-        ctx.process_manager,
-        exec_env(inherit_path=False, base={"PATH": ""}) | {"PATH": str(tmp_path)},
+EVERY_CHECK: list[dict[str, Any]] = [
+    {"check": "api"},
+    {"check": "node_ready"},
+    {"check": "node_schedulable", "node": "n1"},
+    {"check": "daemonset", "namespace": "kube-system", "daemonset": "kube-proxy"},
+    {"check": "can_i", "verb": "get", "resource": "pods"},
+    {"check": "api", "server": "127.0.0.1:6443", "endpoint": {"via": ["localhost", "vm"]}},
+]
+
+
+@pytest.mark.parametrize(
+    "check", EVERY_CHECK, ids=["api", "nodes", "schedulable", "daemonset", "can_i", "paths"]
+)
+def test_missing_kubectl_makes_every_k8s_probe_unknown_tool_missing(
+    ctx: ProbeContext, tmp_path: Path, check: dict[str, Any]
+) -> None:
+    """F26, R1: no kubectl on PATH is this node's tooling, never the cluster's: unknown,
+    naming the binary, the PATH searched and the fix."""
+    env = exec_env(inherit_path=False, base={"PATH": ""}) | {"PATH": str(tmp_path)}
+    bare = dataclasses.replace(ctx, env=env)
+    spec = K8sProbe.model_validate(
+        {"name": "k", "kind": "k8s", "kubeconfig": str(tmp_path / "kc"), **check}
     )
-    obs = _check(_api_probe(str(tmp_path / "kc")), bare)
-    assert obs.error_kind is ErrorKind.NOT_FOUND
-    assert "kubectl" in obs.message
+    obs = _check(spec, bare)
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING), obs
+    assert "kubectl is not available: kubectl: No such file or directory" in obs.message
+    assert f"(PATH={tmp_path})" in obs.message
+    assert "fix: install kubectl, or add its directory to [exec] path" in obs.message
+
+
+def test_a_cycle_with_kubectl_missing_is_valid_check_json(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """The new kinds are in ``talon.check/v1``: an unknown probe, and its paths."""
+    env = exec_env(inherit_path=False, base={"PATH": ""}) | {"PATH": str(tmp_path)}
+    spec = K8sProbe.model_validate(
+        {"name": "api", "kind": "k8s", "critical": True, **EVERY_CHECK[-1]}
+    )
+    report = asyncio.run(run_cycle([spec], dataclasses.replace(ctx, env=env)))
+    document = report_json(report)
+    schema = resources.files("talon.schemas").joinpath("check.schema.json").read_text()
+    jsonschema.validate(document, json.loads(schema))
+    [probe] = document["probes"]
+    assert (probe["status"], probe["error_kind"]) == ("unknown", "tool_missing")
+    assert [p["error_kind"] for p in probe["paths"]] == ["tool_missing", "unavailable"]
+    assert document["exit_code"] == 2  # a critical probe that cannot tell still fails the check
+
+
+def _with_kubectl(ctx: ProbeContext, tmp_path: Path, body: str) -> ProbeContext:
+    """A shell script named kubectl first on PATH: a tool that misbehaves."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "kubectl"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return dataclasses.replace(ctx, env={**ctx.env, "PATH": f"{bindir}:{ctx.env['PATH']}"})
+
+
+def test_a_kubectl_that_hangs_is_unknown_tool_timeout(ctx: ProbeContext, tmp_path: Path) -> None:
+    """kubectl itself hangs past its own --request-timeout (an exec credential plugin
+    waiting for a login does this) and never says the API failed: Talon cannot tell."""
+    hung = _with_kubectl(ctx, tmp_path, "echo 'Opening a browser to log in' >&2; exec sleep 30")
+    started = time.monotonic()
+    obs = _check(_api_probe(str(tmp_path / "kc"), timeout=0.5), hung)
+    assert time.monotonic() - started < 5
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_TIMEOUT), obs
+    assert "kubectl itself gave no answer within 1.5s" in obs.message
+    assert "past its own --request-timeout=500ms" in obs.message
+    assert "it said: Opening a browser to log in" in obs.message
+
+
+SILENT_API = (
+    'E1205 10:49:43.928433 11160 memcache.go:265] "Unhandled Error" err="couldn\'t get '
+    'current server API group list: Get \\"https://127.0.0.1:6443/api?timeout=1s\\": '
+    'context deadline exceeded"'
+)
+
+
+def test_a_kubectl_still_retrying_a_silent_api_is_the_apis_timeout(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """Discovery asks the API again and again, each attempt bounded by --request-timeout
+    and said on stderr as it fails (kubectl's own words, above): past Talon's bound that
+    is still the API's timeout, not the tool's."""
+    said = shlex.quote(SILENT_API)
+    retrying = _with_kubectl(ctx, tmp_path, f"echo {said} >&2; exec sleep 30")
+    obs = _check(_api_probe(str(tmp_path / "kc"), timeout=0.5), retrying)
+    assert (obs.status, obs.error_kind) == (Status.CRITICAL, ErrorKind.TIMEOUT), obs
+    assert "still retrying the API" in obs.message
+    assert "context deadline exceeded" in obs.message
 
 
 @pytest.mark.parametrize(

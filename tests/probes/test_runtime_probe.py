@@ -87,6 +87,19 @@ def test_no_runtime_is_unknown_not_critical(ctx: ProbeContext) -> None:
     assert "no container runtime" in obs.message
 
 
+def test_a_runtime_whose_tool_is_missing_is_unknown_tool_missing(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """F26: the runtime's own tool is not on PATH: this node's tooling, not a dead VM."""
+    runtime = ColimaRuntime({"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    obs = _run(ctx, runtime)
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING), obs
+    assert f"colima is not available: colima: No such file or directory (PATH={tmp_path})" in (
+        obs.message
+    )
+    assert "fix: install colima, or add its directory to [exec] path" in obs.message
+
+
 def test_a_hung_runtime_costs_only_the_timeout(ctx: ProbeContext) -> None:
     started = time.monotonic()
     obs = _run(ctx, StubRuntime(hang=True), timeout_secs=0.2)

@@ -42,11 +42,79 @@ def test_nagios_exit_codes(code: int, status: Status, ctx: ProbeContext) -> None
 
 
 def test_missing_binary_is_a_visible_unknown_not_silence(ctx: ProbeContext) -> None:
-    """R1: a tool that is not on PATH is reported, with the shell's own words."""
+    """R1, F26: a plugin that is not on PATH (exit 127) is this node's tooling: unknown,
+    ``tool_missing``, with the shell's own words, the PATH searched and the fix."""
     obs = _run("definitely-not-a-real-tool --version", ctx)
-    assert obs.status is Status.UNKNOWN
-    assert obs.error_kind is ErrorKind.NOT_FOUND
-    assert "definitely-not-a-real-tool" in obs.message
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING)
+    assert obs.detail["exit_code"] == 127
+    assert obs.message.startswith("sh: 1: definitely-not-a-real-tool: not found (fix: install it")
+    assert f"add its directory to [exec] path (PATH={ctx.env['PATH']})" in obs.message
+
+
+def test_a_plugin_that_is_not_executable_is_unknown_tool_missing(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    plugin = tmp_path / "check_thing"
+    plugin.write_text("#!/bin/sh\necho OK\n")  # mode 0644: not executable
+    obs = _run(str(plugin), ctx)
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING)
+    assert obs.detail["exit_code"] == 126
+    assert f"{plugin}: Permission denied" in obs.message
+    assert "(fix: make it executable (chmod +x))" in obs.message
+
+
+def test_a_shell_that_cannot_be_spawned_is_unknown_tool_missing(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """No ``sh`` on the probe's PATH at all: nothing ran, nothing was checked."""
+    env = {**ctx.env, "PATH": str(tmp_path)}
+    spec = ScriptProbe(name="s", kind="script", command="true")
+    obs = asyncio.run(script_probe.probe(spec, dataclasses.replace(ctx, env=env)))
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING)
+    assert f"sh is not available: sh: No such file or directory (PATH={tmp_path})" in obs.message
+    assert "fix: install sh, or add its directory to [exec] path" in obs.message
+
+
+CHECK_HTTP = Path("/usr/lib/nagios/plugins/check_http")
+needs_check_http = pytest.mark.skipif(
+    not CHECK_HTTP.exists(), reason="needs monitoring-plugins' check_http"
+)
+
+
+@needs_check_http
+@pytest.mark.parametrize(
+    ("path", "options", "status", "said"),
+    [
+        ("/ok", "", Status.OK, "HTTP OK: HTTP/1.1 200"),
+        ("/missing", "", Status.WARNING, "HTTP WARNING: HTTP/1.1 404"),  # 4xx: warning
+        ("/missing", "-e 200", Status.CRITICAL, "HTTP CRITICAL - Invalid HTTP response"),
+        ("/fail", "", Status.CRITICAL, "HTTP CRITICAL: HTTP/1.1 500"),
+    ],
+    ids=["200", "404", "404-expect-200", "500"],
+)
+def test_the_real_check_http_plugin(
+    farm: tuple[str, int],
+    ctx: ProbeContext,
+    path: str,
+    options: str,
+    status: Status,
+    said: str,
+) -> None:
+    """monitoring-plugins' check_http against the farm on 127.0.0.1: its exit codes are
+    Talon's statuses (by default a 404 is a warning; ``-e 200`` makes it critical)."""
+    host, port = farm
+    obs = _run(f"{CHECK_HTTP} -H {host} -p {port} -u {path} -t 5 {options}", ctx)
+    assert obs.status is status, obs
+    assert obs.message.startswith(said), obs.message
+    assert obs.error_kind is (None if status is Status.OK else ErrorKind.EXIT_CODE)
+
+
+@needs_check_http
+def test_the_real_check_http_that_cannot_tell_is_unknown(ctx: ProbeContext) -> None:
+    """Exit 3: the plugin itself says it cannot tell (here: no host to check)."""
+    obs = _run(str(CHECK_HTTP), ctx)
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.EXIT_CODE)
+    assert obs.detail["exit_code"] == 3
 
 
 def test_children_get_the_explicit_path(identity: object, tmp_path: Path) -> None:

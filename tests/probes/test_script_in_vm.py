@@ -77,6 +77,17 @@ def test_an_unreachable_vm_is_unknown_not_the_scripts_verdict(
     assert f"port {closed}: Connection refused" in obs.message
 
 
+def test_a_plugin_missing_in_the_vm_is_unknown_tool_missing(
+    ctx: ProbeContext, server: Sshd, tmp_path: Path
+) -> None:
+    """Exit 127 from the VM's shell: the plugin is not there; never the target's verdict."""
+    obs = _run("check_not_installed_here -H x", _over_ssh(ctx, server, tmp_path))
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING), obs
+    assert obs.detail["exit_code"] == 127
+    assert "check_not_installed_here" in obs.message
+    assert obs.message.endswith("(fix: install it in the VM, or use its full path there)")
+
+
 def test_no_vm_is_unknown_with_the_reason(ctx: ProbeContext) -> None:
     obs = _run("true", ctx)  # the null runtime
     assert obs.status is Status.UNKNOWN

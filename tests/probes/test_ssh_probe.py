@@ -155,13 +155,15 @@ def test_strict_yes_refuses_an_unknown_host(
 def test_missing_ssh_binary_is_unknown_with_the_reason(
     server: Sshd, identity: NodeIdentity, tmp_path: Path
 ) -> None:
+    """F26: no ssh client is this node's tooling (``tool_missing``), never the host down."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     bare = ProbeContext(identity, NullRuntime(), NullProcessManager(), {"PATH": str(empty)})
     obs = _run(_spec(server), bare)
-    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.NOT_FOUND)
+    assert (obs.status, obs.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING)
     assert "ssh is not available" in obs.message
-    assert str(empty) in obs.message
+    assert f"(PATH={empty})" in obs.message
+    assert "fix: install the OpenSSH client" in obs.message
 
 
 def test_argv_is_batch_mode_and_one_word(server: Sshd, ctx: ProbeContext) -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from talon.config import EndpointSpec, TcpProbe
 from talon.probes import ErrorKind, ProbeContext, Status
 from talon.probes import tcp as tcp_probe
-from talon.probes.endpoints import Path, plan
-from talon.report import Observation
+from talon.probes.endpoints import Path, plan, verdict
+from talon.report import Observation, PathOutcome
 from tests.support import procs
 
 
@@ -154,3 +154,31 @@ def test_a_slower_fallback_is_cancelled_once_localhost_answers(vm_ctx: ProbeCont
     assert localhost.latency_ms < 5000
     assert not vm.tried
     assert vm.message == "not needed: a preferred path answered"
+
+
+def _outcome(path_class: str, kind: ErrorKind | None, tried: bool = True) -> PathOutcome:
+    return PathOutcome(path_class, f"{path_class}:1", False, 1.0 if tried else None, kind, "no")
+
+
+def test_paths_whose_own_tool_failed_cannot_tell_so_the_answer_is_unknown() -> None:
+    """F26: every path tried failed in its own tooling (a missing or hung client): unknown,
+    with that kind; the untried VM path changes nothing."""
+    missing = verdict(
+        [
+            _outcome("localhost", ErrorKind.TOOL_MISSING),
+            _outcome("vm", ErrorKind.UNAVAILABLE, tried=False),
+        ]
+    )
+    assert (missing.status, missing.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_MISSING)
+    hung = verdict([_outcome("localhost", ErrorKind.TOOL_TIMEOUT)])
+    assert (hung.status, hung.error_kind) == (Status.UNKNOWN, ErrorKind.TOOL_TIMEOUT)
+
+
+def test_a_path_that_reached_the_target_decides_over_one_that_could_not_tell() -> None:
+    mixed = verdict(
+        [_outcome("localhost", ErrorKind.TOOL_TIMEOUT), _outcome("vm", ErrorKind.REFUSED)]
+    )
+    assert (mixed.status, mixed.error_kind) == (Status.CRITICAL, ErrorKind.REFUSED)
+    assert mixed.message == "localhost localhost:1: no; vm vm:1: no"
+    nothing_tried = verdict([_outcome("vm", ErrorKind.UNAVAILABLE, tried=False)])
+    assert nothing_tried.status is Status.CRITICAL  # as before: no path could be tried

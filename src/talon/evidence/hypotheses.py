@@ -60,7 +60,7 @@ NOT_RUN = frozenset({"refused", "skipped", "shadow"})  # never touched the VM
 SOCKET_DEAD = frozenset({"refused", "timeout", "reset", "empty_reply", "unreachable"})
 CANNOT_TELL = frozenset({"tool_missing", "tool_timeout", "stopped", "unavailable"})
 GUEST_LAYERS = frozenset({"runtime", "cluster", "service"})
-ENGINE_KINDS = frozenset({"container", "docker"})
+ENGINE_KINDS = frozenset({"container"})  # the probe kind that asks an engine
 WHY_LIMIT = 400
 
 

@@ -4,7 +4,9 @@ Paths (localhost, the VM address from the runtime adapter, the in-cluster DNS
 name) are tried at once, so a hung path costs one timeout, not one per path;
 the answer is the first path *in configured order* that succeeded. Every
 path's outcome is kept, so the core can tell split-brain (localhost fails, VM
-answers) from a service that is really down (every path fails).
+answers) from a service that is really down (every path fails). A path whose
+own tool failed (``tool_missing``, ``tool_timeout``) says nothing of the
+target: when every path tried failed that way the answer is ``unknown``.
 """
 
 from __future__ import annotations
@@ -133,12 +135,17 @@ def verdict(outcomes: Sequence[PathOutcome]) -> Observation:
     if answer is not None:
         return Observation(Status.OK, answer.message, None, paths, answer.path_class)
     tried = [o for o in paths if o.tried]
-    first = tried[0] if tried else paths[0]
+    # A path whose own tool failed (missing, hung) says nothing of the target (F26):
+    # the verdict is the first path that did reach it, else unknown.
+    told = [o for o in tried if not (o.error_kind and o.error_kind.cannot_tell)]
+    first = told[0] if told else tried[0] if tried else paths[0]
+    cannot_tell = bool(tried) and not told
     if len(paths) == 1:
         summary = first.message
     else:
         summary = "; ".join(f"{o.path_class} {o.target}: {o.message}" for o in paths)
-    return Observation(Status.CRITICAL, summary, first.error_kind, paths, None)
+    status = Status.UNKNOWN if cannot_tell else Status.CRITICAL
+    return Observation(status, summary, first.error_kind, paths, None)
 
 
 async def resolve(planned: Sequence[Path | PathOutcome], attempt: Attempt) -> Observation:

@@ -3,7 +3,9 @@
 The verdict is the adapter's ``is_healthy()`` (a socket or the VM's shell,
 never status text, R7), bounded by the probe's timeout. ``min_uptime_secs``
 turns a VM that restarted recently into a warning, so a crash loop is seen
-even while each boot looks healthy.
+even while each boot looks healthy. A runtime tool that is not installed is
+``unknown``/``tool_missing`` (with the PATH searched and the fix); no runtime
+at all is ``unknown``/``unavailable``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from talon.config.probes import RuntimeProbe
-from talon.errors import AdapterUnavailable
+from talon.errors import AdapterUnavailable, ToolMissing
 from talon.probes.context import ProbeContext
 from talon.report import ErrorKind, Observation, Status
 
@@ -35,6 +37,8 @@ async def probe(spec: RuntimeProbe, ctx: ProbeContext) -> Observation:
             why = str(getattr(runtime, "health_detail", "") or "")
             if healthy and spec.min_uptime_secs is not None:
                 uptime = await runtime.uptime_s()
+    except ToolMissing as exc:  # the runtime's own tool: this node's tooling (F26)
+        return Observation(Status.UNKNOWN, str(exc), ErrorKind.TOOL_MISSING, detail=detail)
     except AdapterUnavailable as exc:
         return Observation(Status.UNKNOWN, str(exc), ErrorKind.UNAVAILABLE, detail=detail)
     except TimeoutError:

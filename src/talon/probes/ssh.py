@@ -5,7 +5,8 @@ One ssh call runs ``command`` (default ``true``) on the host, in BatchMode
 process group (R21). Its exit code follows the Nagios convention, as a script
 probe's: 0 ok, 1 warning, 2 critical, 3 unknown. Exit 255 is ssh's own failure
 and is classified from what ssh said: refused, timeout, dns, unreachable,
-authentication refused, a changed or unknown host key.
+authentication refused, a changed or unknown host key. No ssh client on this
+node is ``unknown``/``tool_missing``: nothing was checked (F26).
 
 Host keys are pinned in Talon's own known_hosts file (in the state directory)
 unless ``known_hosts_file`` says otherwise, so Talon never writes to the
@@ -117,12 +118,12 @@ async def probe(spec: SshProbe, ctx: ProbeContext) -> Observation:
             status, message, kind, (outcome,), path_class if ok else None, detail=detail
         )
 
-    if result.spawn_error:  # no ssh client: nothing was checked, so not "down"
+    if result.spawn_error:  # no ssh client: nothing was checked, so not "down" (F26)
         return Observation(
             Status.UNKNOWN,
             f"ssh is not available: {result.spawn_error} (fix: install the OpenSSH client, "
             "or add its directory to [exec] path)",
-            ErrorKind.NOT_FOUND,
+            ErrorKind.TOOL_MISSING,
             detail=detail,
         )
     line = result.first_line()

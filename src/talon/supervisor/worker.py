@@ -59,7 +59,7 @@ PORT_RETRY_S = 2.0
 GROUP_GONE_S = 1.0  # at most this long for a dead worker's killed group to release its port
 GROUP_POLL_S = 0.005
 OWNER_TIMEOUT_S = 10.0
-LOADED = (ServiceState.RUNNING, ServiceState.STOPPED, ServiceState.FAILED)
+LOADED = (ServiceState.RUNNING, ServiceState.CHANGING, ServiceState.STOPPED, ServiceState.FAILED)
 
 
 class WorkerSupervisor:

@@ -16,7 +16,7 @@ from talon.adapters.process.launchd import (
     parse_print,
     status_from_print,
 )
-from talon.errors import ActionFailed, AdapterUnavailable
+from talon.errors import ActionFailed, AdapterUnavailable, ToolMissing
 from tests.support.fake_pm import FakePlatformTools, launchd_job
 from tests.support.procs import assert_dead
 
@@ -73,7 +73,10 @@ def test_print_parsing_reads_the_top_level_only() -> None:
     ],
 )
 def test_print_fields_map_to_states(fields: dict[str, str], state: ServiceState) -> None:
-    assert status_from_print("x", "system", fields).state is state
+    status = status_from_print("x", "system", fields)
+    assert status.state is state
+    stopped = state is ServiceState.STOPPED
+    assert status.start_command == ("launchctl kickstart system/x" if stopped else "")
 
 
 def test_list_parsing_skips_the_header_and_reads_dashes() -> None:
@@ -174,6 +177,8 @@ def test_stop_sends_sigterm_and_leaves_the_job_loaded(tools: FakePlatformTools) 
     assert ["launchctl", "kill", "SIGTERM", f"system/{LABEL}"] in tools.calls()
     stopped = asyncio.run(pm.inspect(LABEL))
     assert (stopped.state, stopped.domain) == (ServiceState.STOPPED, "system")
+    assert "last terminating signal = Terminated: 15" in stopped.detail  # an operator's stop
+    assert stopped.start_command == f"launchctl kickstart system/{LABEL}"
     asyncio.run(pm.stop(LABEL))  # not running: "No such process" is already stopped
     asyncio.run(pm.restart(LABEL))  # still loaded: kickstart finds it
     assert asyncio.run(pm.inspect(LABEL)).state is ServiceState.RUNNING
@@ -186,13 +191,21 @@ def test_list_filters_the_callers_domain_by_pattern(tools: FakePlatformTools) ->
         **{
             "com.example.worker": launchd_job(pid=11),
             "com.example.cron": launchd_job("not running", last_exit=2),
+            "com.example.idle": launchd_job("not running", last_exit=0),
             "org.other.thing": launchd_job(),
         },
     )
     listed = asyncio.run(_pm(tools).list("com.example.*"))
-    assert [(s.label, s.state, s.pid, s.domain) for s in listed] == [
-        ("com.example.worker", ServiceState.RUNNING, 11, "gui/501"),
-        ("com.example.cron", ServiceState.FAILED, None, "gui/501"),
+    assert [(s.label, s.state, s.pid, s.domain, s.start_command) for s in listed] == [
+        ("com.example.worker", ServiceState.RUNNING, 11, "gui/501", ""),
+        ("com.example.cron", ServiceState.FAILED, None, "gui/501", ""),
+        (
+            "com.example.idle",
+            ServiceState.STOPPED,
+            None,
+            "gui/501",
+            "launchctl kickstart gui/501/com.example.idle",
+        ),
     ]
     assert tools.calls() == [["launchctl", "list"]]
 
@@ -266,11 +279,12 @@ def test_disable_of_a_job_not_loaded_still_removes_the_plist(tools: FakePlatform
 
 
 # ------------------------------------------------------------------ missing, hanging, denied
-def test_a_missing_launchctl_is_adapter_unavailable_at_once(tmp_path: Path) -> None:
+def test_a_missing_launchctl_is_tool_missing_at_once(tmp_path: Path) -> None:
     pm = _pm(FakePlatformTools(tmp_path, tools=()))
     started = time.monotonic()
-    with pytest.raises(AdapterUnavailable, match="launchctl is not available"):
+    with pytest.raises(ToolMissing, match="launchctl is not available") as caught:
         asyncio.run(pm.inspect(LABEL))
+    assert "(fix: install launchctl, or add its directory to [exec] path)" in str(caught.value)
     with pytest.raises(AdapterUnavailable, match="launchctl"):
         asyncio.run(pm.restart(LABEL))
     assert time.monotonic() - started < 2

@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,6 +141,54 @@ def test_stop_stops_it_and_tolerates_a_stopped_one(sv: RealSupervisord, sleeper:
     asyncio.run(pm.stop(sleeper))  # NOT_RUNNING is what was asked for
     with pytest.raises(ActionFailed, match=r"supervisord at unix://.* has no program 'ghost'$"):
         asyncio.run(pm.stop("ghost"))
+
+
+SUPERVISORCTL = Path(sys.executable).with_name("supervisorctl")
+
+
+def test_supervisorctl_stop_is_an_operators_stop_with_the_command_that_undoes_it(
+    sv: RealSupervisord, sleeper: str
+) -> None:
+    """F28: a human stops it with the real supervisorctl: STOPPED (not FAILED), and the
+    status carries the supervisorctl command that starts it again, which works."""
+    stop = subprocess.run(
+        [str(SUPERVISORCTL), "-s", sv.url, "stop", sleeper],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    status = asyncio.run(manager(sv).inspect(sleeper))
+    assert (status.state, status.pid) == (ServiceState.STOPPED, None)
+    assert status.detail.startswith("STOPPED: ")  # supervisord's description: when it stopped
+    assert status.start_command == f"supervisorctl -s {sv.url} start {sleeper}"
+    argv = [str(SUPERVISORCTL), *shlex.split(status.start_command)[1:]]
+    start = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert start.returncode == 0, start.stdout + start.stderr
+    assert asyncio.run(manager(sv).inspect(sleeper)).state is ServiceState.RUNNING
+
+
+def test_a_clean_exit_supervisord_leaves_down_is_stopped_a_bad_one_failed(
+    sv: RealSupervisord, programs: Programs
+) -> None:
+    """EXITED with status 0 (``autorestart = unexpected``: expected, not restarted) is
+    stopped; EXITED with another status (left down by ``autorestart = false``) is failed."""
+    for name, code, restart in (("done", 0, "unexpected"), ("broke", 3, "false")):
+        command = shlex.join([sys.executable, "-c", f"import sys; sys.exit({code})"])
+        options = {"autorestart": restart, "exitcodes": "0", "startsecs": "0"}
+        programs.add(name, command, wait="EXITED", **options)
+    done = asyncio.run(manager(sv).inspect("done"))
+    assert (done.state, done.start_command) == (
+        ServiceState.STOPPED,
+        f"supervisorctl -s {sv.url} start done",
+    )
+    assert done.detail.startswith("EXITED with status 0 at ")
+    broke = asyncio.run(manager(sv).inspect("broke"))
+    assert (broke.state, broke.detail, broke.start_command) == (
+        ServiceState.FAILED,
+        "EXITED with status 3",
+        "",
+    )
 
 
 def test_restart_gives_a_new_pid(sv: RealSupervisord, sleeper: str) -> None:
@@ -462,7 +511,7 @@ def test_status_mapping_of_every_supervisord_state() -> None:
     assert state("EXITED", exitstatus=0, description="May 01 11:00 AM") == (
         ServiceState.STOPPED,
         None,
-        "EXITED: May 01 11:00 AM",
+        "EXITED with status 0 at May 01 11:00 AM",
     )
     assert state("EXITED", exitstatus=3) == (ServiceState.FAILED, None, "EXITED with status 3")
     assert state("BACKOFF", spawnerr="Exited too quickly") == (

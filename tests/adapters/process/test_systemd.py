@@ -29,7 +29,7 @@ from talon.adapters.process.systemd import (
     refusal,
     status_from_show,
 )
-from talon.errors import ActionFailed, AdapterUnavailable
+from talon.errors import ActionFailed, AdapterUnavailable, ToolMissing
 from tests.support import systemd as real
 from tests.support.systemd import Scope, alive, stopped
 
@@ -64,19 +64,39 @@ def test_show_parsing_keeps_values_with_equals() -> None:
     [
         ("active running 12 loaded success", ServiceState.RUNNING, 12),
         ("reloading reload 12 loaded success", ServiceState.RUNNING, 12),
-        ("inactive dead 0 loaded success", ServiceState.STOPPED, None),
-        ("active exited 0 loaded success", ServiceState.STOPPED, None),
+        ("active exited 0 loaded success", ServiceState.RUNNING, None),  # a oneshot that ran
+        ("inactive dead 0 loaded success", ServiceState.STOPPED, None),  # a clean stop
+        ("inactive dead 0 masked success", ServiceState.STOPPED, None),
+        ("activating start 12 loaded success", ServiceState.CHANGING, None),
+        ("activating start-pre 0 loaded success", ServiceState.CHANGING, None),
+        ("deactivating stop-sigterm 12 loaded success", ServiceState.CHANGING, None),
         ("failed failed 0 loaded exit-code", ServiceState.FAILED, None),
+        ("failed failed 0 loaded signal", ServiceState.FAILED, None),  # killed
+        ("inactive dead 0 loaded signal", ServiceState.FAILED, None),
         ("activating auto-restart 0 loaded exit-code", ServiceState.FAILED, None),
+        ("activating auto-restart-queued 0 loaded exit-code", ServiceState.FAILED, None),
         ("inactive dead 0 bad-setting success", ServiceState.FAILED, None),
         ("inactive dead 0 not-found success", ServiceState.NOT_FOUND, None),
         ("active running 12 not-found success", ServiceState.RUNNING, 12),  # file gone, still up
+        ("maintenance x 0 loaded success", ServiceState.UNKNOWN, None),  # not a service state
     ],
 )
 def test_show_properties_map_to_states(props: str, state: ServiceState, pid: int | None) -> None:
     keys = ("ActiveState", "SubState", "MainPID", "LoadState", "Result")
     status = status_from_show("worker", "user", dict(zip(keys, props.split(), strict=True)))
     assert (status.state, status.pid) == (state, pid)
+    assert bool(status.start_command) is (state is ServiceState.STOPPED)
+
+
+def test_a_stopped_unit_says_how_to_start_it_in_its_scope() -> None:
+    props = {"ActiveState": "inactive", "SubState": "dead", "LoadState": "loaded"}
+    user = status_from_show("worker", "user", props)
+    assert user.start_command == "systemctl --user start worker.service"
+    system = status_from_show("web.service", "system", props)
+    assert system.start_command == "systemctl start web.service"
+    masked = status_from_show("web", "system", {**props, "LoadState": "masked"})
+    assert masked.start_command == ("systemctl unmask web.service && systemctl start web.service")
+    assert masked.detail == "inactive (dead), masked"
 
 
 def test_exec_words_survive_systemds_command_line_rules() -> None:
@@ -180,16 +200,9 @@ def test_inspect_a_running_unit_gives_its_real_pid_and_scope(scope: Scope) -> No
             ServiceState.FAILED,
             "activating (auto-restart)",
         ),
-        (
-            "Type=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true",
-            True,
-            "exited",
-            ServiceState.STOPPED,
-            "active (exited)",
-        ),
         ("Type=simple", False, "dead", ServiceState.FAILED, "cannot be loaded (bad-setting)"),
     ],
-    ids=["stopped", "failed", "crash-loop", "oneshot-exited", "no-execstart"],
+    ids=["never-started", "failed", "crash-loop", "no-execstart"],
 )
 def test_inspect_what_is_not_running(
     user_scope: Scope,
@@ -204,6 +217,44 @@ def test_inspect_what_is_not_running(
     status = asyncio.run(user_scope.pm().inspect(label))
     assert (status.state, status.pid, status.domain) == (state, None, "user")
     assert detail in status.detail
+
+
+def test_inspect_a_oneshot_that_ran_is_running_without_a_pid(user_scope: Scope) -> None:
+    """``active (exited)``: systemd says it is up; it has no process by design."""
+    label = user_scope.unit("once", "Type=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true")
+    user_scope.wait(label, "exited", lambda s: s["SubState"] == "exited")
+    status = asyncio.run(user_scope.pm().inspect(label))
+    assert (status.state, status.pid, status.detail) == (
+        ServiceState.RUNNING,
+        None,
+        "active (exited)",
+    )
+
+
+def test_inspect_a_unit_on_its_way_up_is_changing(user_scope: Scope) -> None:
+    """``activating (start)``: a oneshot whose start has not finished."""
+    label = user_scope.unit("slow", "Type=oneshot\nExecStart=/bin/sleep 600", start=False)
+    assert user_scope.ctl("start", "--no-block", f"{label}.service").returncode == 0
+    user_scope.wait(label, "activating", lambda s: s["ActiveState"] == "activating")
+    status = asyncio.run(user_scope.pm().inspect(label))
+    assert (status.state, status.pid, status.detail) == (
+        ServiceState.CHANGING,
+        None,
+        "activating (start)",
+    )
+    assert status.start_command == ""
+
+
+def test_inspect_a_unit_whose_process_was_killed_is_failed_not_stopped(
+    user_scope: Scope,
+) -> None:
+    """SIGKILL of the main process (no Restart=): ``failed``, ``Result=signal``: not an
+    operator's stop, so the probe stays critical and Talon may restart it."""
+    label = user_scope.unit("victim", SLEEP)
+    os.kill(user_scope.running_pid(label), signal.SIGKILL)
+    user_scope.wait(label, "failed", lambda s: s["ActiveState"] == "failed")
+    status = asyncio.run(user_scope.pm().inspect(label))
+    assert (status.state, status.detail) == (ServiceState.FAILED, "failed (failed), result signal")
 
 
 def test_inspect_of_an_unknown_unit_is_not_found_where_it_looked(user_scope: Scope) -> None:
@@ -300,7 +351,10 @@ def test_restart_gives_a_new_pid_stop_stops_and_restart_starts_again(scope: Scop
     assert not alive(first)
 
     asyncio.run(pm.stop(label))
-    assert asyncio.run(pm.inspect(label)).state is ServiceState.STOPPED
+    stopped_now = asyncio.run(pm.inspect(label))
+    assert (stopped_now.state, stopped_now.detail) == (ServiceState.STOPPED, "inactive (dead)")
+    user = "--user " if scope.name == "user" else ""
+    assert stopped_now.start_command == f"systemctl {user}start {label}.service"
     assert scope.show(label)["ActiveState"] == "inactive"
     assert not alive(second)
     asyncio.run(pm.restart(label))  # restart starts a stopped unit
@@ -447,10 +501,11 @@ def test_a_killed_main_process_is_restarted_and_only_process_keeps_its_children(
 
 
 # ------------------------------------------------------------------ missing, hanging
-def test_a_missing_systemctl_is_adapter_unavailable(user_scope: Scope) -> None:
+def test_a_missing_systemctl_is_tool_missing(user_scope: Scope) -> None:
     pm = SystemdProcessManager(user_scope.env, systemctl="/nonexistent/systemctl")
-    with pytest.raises(AdapterUnavailable, match="systemctl is not available"):
+    with pytest.raises(ToolMissing, match="systemctl is not available") as caught:
         asyncio.run(pm.inspect("worker"))
+    assert "fix: install systemctl at /nonexistent/systemctl" in str(caught.value)
     with pytest.raises(AdapterUnavailable, match="systemctl"):
         asyncio.run(pm.restart("worker"))
 

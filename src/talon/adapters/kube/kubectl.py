@@ -3,18 +3,33 @@
 Every call passes ``--request-timeout`` and runs under Talon's own process
 timeout as well (R8): kubectl retries EOF for almost a minute otherwise. Its
 errors are classified from kubectl's documented messages.
+
+Who failed, the cluster or the tool (F26): kubectl's own timeouts ("context
+deadline exceeded", ``Client.Timeout``) are the API's (``timeout``). Talon's
+bound is ``GRACE_S`` longer than the ``--request-timeout`` it passes. When that
+bound expires, kubectl's words decide: one request answers within the
+request timeout, but a command that needs discovery (``get nodes``, ``auth
+can-i``) asks the API several times, and says each failed attempt on stderr as
+it goes; so a timed-out kubectl that had said the API is not answering is still
+``timeout``, the API's. A kubectl that said nothing of the kind hung before or
+around its requests (an exec credential plugin waiting for a login, a wrapper
+script, a stuck cache): ``tool_timeout``, and the probe cannot tell. A kubectl
+that cannot be spawned is ``tool_missing``, naming the PATH searched and the fix.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talon.adapters.command import CommandResult, run_command
 from talon.adapters.kube.base import ClusterError
+from talon.adapters.tool import missing
 from talon.errors import ErrorKind
+
+GRACE_S = 1.0  # Talon's bound over kubectl's own --request-timeout
 
 # (substring of kubectl's stderr, lower-cased) -> classification; first match wins.
 _ERRORS: tuple[tuple[str, ErrorKind], ...] = (
@@ -38,18 +53,66 @@ _ERRORS: tuple[tuple[str, ErrorKind], ...] = (
 )
 
 
+# What kubectl says when it reached for the API and the API did not answer as it should.
+_TALKED = frozenset(
+    {
+        ErrorKind.REFUSED,
+        ErrorKind.TIMEOUT,
+        ErrorKind.DNS,
+        ErrorKind.TLS,
+        ErrorKind.EMPTY_REPLY,
+        ErrorKind.RESET,
+        ErrorKind.UNREACHABLE,
+    }
+)
+
+
+def request_timeout(timeout: float) -> str:
+    """kubectl's ``--request-timeout`` (a Go duration): exactly the probe's ``timeout``."""
+    if float(timeout).is_integer():
+        return f"{int(timeout)}s"
+    return f"{max(1, round(timeout * 1000))}ms"
+
+
+def _kind_of(line: str) -> ErrorKind | None:
+    lowered = line.lower()
+    return next((kind for needle, kind in _ERRORS if needle in lowered), None)
+
+
+def _lines(result: CommandResult) -> list[str]:
+    return [
+        line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines() if line.strip()
+    ]
+
+
+def _hung(result: CommandResult, timeout: float) -> ClusterError:
+    """Talon's bound expired: the API's silence if kubectl said so, else kubectl's own hang."""
+    bound = f"{timeout + GRACE_S:g}s"
+    said = _lines(result)
+    talked = [line for line in said if _kind_of(line) in _TALKED]
+    if talked:
+        kind = _kind_of(talked[-1]) or ErrorKind.TIMEOUT
+        return ClusterError(
+            kind, f"kubectl gave no answer within {bound}, still retrying the API: {talked[-1]}"
+        )
+    last = f"; it said: {said[-1][:300]}" if said else ""
+    return ClusterError(
+        ErrorKind.TOOL_TIMEOUT,
+        f"kubectl itself gave no answer within {bound}, past its own "
+        f"--request-timeout={request_timeout(timeout)}, and never said the API failed{last} "
+        f"(fix: run `{shlex.join(result.argv)}` by hand; an exec credential plugin in the "
+        "kubeconfig that waits for a login, or a wrapper script, hangs it)",
+    )
+
+
 def classify(result: CommandResult, timeout: float) -> ClusterError:
     if result.spawn_error:
-        return ClusterError(ErrorKind.NOT_FOUND, result.spawn_error)
+        return ClusterError(ErrorKind.TOOL_MISSING, missing(result.argv[0], result.spawn_error))
     if result.timed_out:
-        return ClusterError(ErrorKind.TIMEOUT, f"kubectl gave no answer within {timeout:g}s")
+        return _hung(result, timeout)
     text = (result.stderr.strip() or result.stdout.strip()).splitlines()
     message = text[-1] if text else f"kubectl exited {result.exit_code}"
-    lowered = message.lower()
-    for needle, kind in _ERRORS:
-        if needle in lowered:
-            return ClusterError(kind, message)
-    return ClusterError(ErrorKind.PROTOCOL, message)
+    return ClusterError(_kind_of(message) or ErrorKind.PROTOCOL, message)
 
 
 class KubectlClient:
@@ -74,11 +137,11 @@ class KubectlClient:
             self._base.append(f"--server={server}")
 
     def argv(self, args: Sequence[str], timeout: float) -> list[str]:
-        return [*self._base, f"--request-timeout={max(1, math.ceil(timeout))}s", *args]
+        return [*self._base, f"--request-timeout={request_timeout(timeout)}", *args]
 
     async def run(self, args: Sequence[str], timeout: float) -> CommandResult:
         # Talon's own bound is a little longer than kubectl's, so kubectl can say why.
-        return await run_command(self.argv(args, timeout), timeout=timeout + 1.0, env=self._env)
+        return await run_command(self.argv(args, timeout), timeout=timeout + GRACE_S, env=self._env)
 
     async def _checked(self, args: Sequence[str], timeout: float) -> str:
         result = await self.run(args, timeout)

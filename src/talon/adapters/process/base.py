@@ -4,7 +4,13 @@ launchd, systemd and supervisord implement it; the core and the probes only
 ever see this interface. ``inspect`` looks in every domain the manager has
 (gui/UID and system, user and system) and says which one it found (R24).
 Every method has a timeout inside the adapter and raises ``AdapterUnavailable``
-when its tool is missing or denies.
+when its tool is missing (``ToolMissing``) or denies.
+
+``STOPPED`` means what an operator does: a clean stop through the manager
+(``systemctl stop``, ``supervisorctl stop``, ``launchctl kill SIGTERM``), or a
+service never started. A crash, a kill or a bad exit is ``FAILED``; a state on
+its way up or down is ``CHANGING``. The service probe reports a stopped
+service and the core never restarts it (F28).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from talon.capabilities import Capability
 
 
 class ServiceState(enum.StrEnum):
-    RUNNING = "running"
-    STOPPED = "stopped"  # loaded but not running
-    FAILED = "failed"  # exited with an error, or crash-looping
+    RUNNING = "running"  # up (or, for a oneshot, done and still active)
+    CHANGING = "changing"  # on its way up or down (systemd activating, deactivating): look again
+    STOPPED = "stopped"  # stopped cleanly through the manager (or never started): an operator's
+    FAILED = "failed"  # exited with an error, killed, or crash-looping
     NOT_FOUND = "not_found"  # the label is not known to the manager (in any domain)
     UNKNOWN = "unknown"  # the manager could not tell
 
@@ -32,6 +39,7 @@ class ServiceStatus:
     pid: int | None = None
     domain: str | None = None  # e.g. gui/501 or system for launchd; user/system for systemd
     detail: str = ""
+    start_command: str = ""  # how a human starts it again through the manager (when STOPPED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,8 @@ def _number(text: str | None) -> int | None:
 
 
 def status_from_print(label: str, domain: str, fields: Mapping[str, str]) -> ServiceStatus:
-    """running with a pid: RUNNING; a crash loop or a bad exit: FAILED; else STOPPED."""
+    """running with a pid: RUNNING; a crash loop, a bad exit or a signal other than
+    SIGTERM: FAILED; else (never ran, exit 0, SIGTERM) STOPPED, an operator's stop."""
     state = fields.get("state", "")
     pid = _number(fields.get("pid"))
     code = _number(fields.get("last exit code"))
@@ -81,7 +82,14 @@ def status_from_print(label: str, domain: str, fields: Mapping[str, str]) -> Ser
     crash_loop = state == "spawn scheduled" or fields.get("job state") == "spawn failed"
     if crash_loop or code not in (None, 0) or (signal and signal != SIGTERM_ENDED):
         return ServiceStatus(label, ServiceState.FAILED, None, domain, detail)
-    return ServiceStatus(label, ServiceState.STOPPED, None, domain, detail)
+    # Never run, a clean exit, or SIGTERM (`launchctl kill SIGTERM`, a stop): an operator's.
+    start = start_command(label, domain)
+    return ServiceStatus(label, ServiceState.STOPPED, None, domain, detail, start)
+
+
+def start_command(label: str, domain: str) -> str:
+    """How a human starts a stopped job again, in its domain."""
+    return f"launchctl kickstart {domain}/{label}"
 
 
 def parse_list(text: str) -> list[tuple[int | None, int | None, str]]:
@@ -190,7 +198,9 @@ class LaunchdProcessManager:
                 state = ServiceState.RUNNING if pid else ServiceState.STOPPED
                 if not pid and code not in (None, 0, -15):
                     state = ServiceState.FAILED
-                statuses.append(ServiceStatus(label, state, pid, domain, f"last status {code}"))
+                start = start_command(label, domain) if state is ServiceState.STOPPED else ""
+                detail = f"last status {code}"
+                statuses.append(ServiceStatus(label, state, pid, domain, detail, start))
         return statuses
 
     async def inspect(self, label: str) -> ServiceStatus:

@@ -10,6 +10,10 @@ Decisions:
 - STARTING counts as RUNNING (detail ``STARTING``): the process exists and is
   on its way up. A crash loop spends its time in BACKOFF (FAILED) and ends in
   FATAL (FAILED), and Talon proves a recovery with durability checks anyway.
+- STOPPED and STOPPING are an operator's stop (``supervisorctl stop``, or
+  ``autostart=false``), and so is EXITED with status 0: supervisord's own
+  ``autorestart`` left it down. Talon reports it and never restarts it (F28);
+  the status carries the ``supervisorctl -s URL start LABEL`` that would.
 - Credentials: ``user:password@`` in an http URL, else ``SUPERVISOR_USERNAME``
   and ``SUPERVISOR_PASSWORD`` from the environment. They go out as HTTP basic
   auth only: never in a message, a repr, a domain or a log.
@@ -73,8 +77,15 @@ def label_of(info: Mapping[str, Any]) -> str:
     return name if group == name else f"{group}:{name}"
 
 
-def status_from_info(label: str, info: Mapping[str, Any], domain: str) -> ServiceStatus:
-    """getProcessInfo's struct -> ServiceStatus (see the module docstring for STARTING)."""
+def status_from_info(
+    label: str, info: Mapping[str, Any], domain: str, start: str = ""
+) -> ServiceStatus:
+    """getProcessInfo's struct -> ServiceStatus (see the module docstring for STARTING).
+
+    STOPPED/STOPPING (``supervisorctl stop``, never started) and a clean EXITED (status 0:
+    supervisord's own config leaves it down) are STOPPED, with ``start`` as the command
+    that starts it again; BACKOFF, FATAL and a bad exit are FAILED.
+    """
     state = str(info.get("statename", "UNKNOWN"))
     pid = int(info.get("pid") or 0) or None
     why = str(info.get("spawnerr") or info.get("description") or "")
@@ -83,8 +94,11 @@ def status_from_info(label: str, info: Mapping[str, Any], domain: str) -> Servic
         detail = str(info.get("description") or "") if state == "RUNNING" else "STARTING"
         return ServiceStatus(label, ServiceState.RUNNING, pid, domain, detail)
     said = f"{state}: {why}" if why else state
-    if state in ("STOPPED", "STOPPING") or (state == "EXITED" and exitstatus == 0):
-        return ServiceStatus(label, ServiceState.STOPPED, pid, domain, said)
+    if state in ("STOPPED", "STOPPING"):
+        return ServiceStatus(label, ServiceState.STOPPED, pid, domain, said, start)
+    if state == "EXITED" and exitstatus == 0:
+        detail = f"EXITED with status 0 at {why}" if why else "EXITED with status 0"
+        return ServiceStatus(label, ServiceState.STOPPED, None, domain, detail, start)
     if state in ("EXITED", "BACKOFF", "FATAL"):
         detail = f"EXITED with status {exitstatus}" if state == "EXITED" else said
         return ServiceStatus(label, ServiceState.FAILED, None, domain, detail)
@@ -167,7 +181,7 @@ class SupervisordProcessManager:
     async def list(self, pattern: str) -> list[ServiceStatus]:
         infos = cast(list[dict[str, Any]], await self._call("supervisor.getAllProcessInfo"))
         return [
-            status_from_info(label_of(info), info, self.url)
+            status_from_info(label_of(info), info, self.url, self.start_command(label_of(info)))
             for info in infos
             if fnmatch.fnmatchcase(f"{info.get('group')}:{info.get('name')}", pattern)
             or fnmatch.fnmatchcase(str(info.get("name")), pattern)
@@ -178,7 +192,12 @@ class SupervisordProcessManager:
         if isinstance(info, xmlrpc.client.Fault):
             detail = f"supervisord at {self.url} has no program {label!r}"
             return ServiceStatus(label, ServiceState.NOT_FOUND, None, self.url, detail)
-        return status_from_info(label, cast(dict[str, Any], info), self.url)
+        info = cast(dict[str, Any], info)
+        return status_from_info(label, info, self.url, self.start_command(label))
+
+    def start_command(self, label: str) -> str:
+        """``supervisorctl`` against this supervisord (its URL, never its credentials)."""
+        return shlex.join(["supervisorctl", "-s", self.url, "start", label])
 
     async def restart(self, label: str) -> None:
         await self.stop(label)

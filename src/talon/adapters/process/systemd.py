@@ -71,22 +71,46 @@ def parse_show(text: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, _, value in pairs}
 
 
+def start_command(unit: str, scope: str, masked: bool = False) -> str:
+    """How a human starts a stopped unit again, in its scope."""
+    ctl = "systemctl --user" if scope == "user" else "systemctl"
+    start = f"{ctl} start {unit}"
+    return f"{ctl} unmask {unit} && {start}" if masked else start
+
+
 def status_from_show(label: str, scope: str, props: Mapping[str, str]) -> ServiceStatus:
+    """``show`` (or ``list-units``) properties -> ServiceStatus; see docs/systemd.md.
+
+    STOPPED is only ``inactive`` with ``Result=success`` (a clean ``systemctl stop``, a
+    clean exit, never started) or masked: an operator's stop (F28). ``failed``, a crash
+    loop, and an inactive unit whose result is not success are FAILED; ``activating`` and
+    ``deactivating`` are CHANGING; ``active (exited)`` (a oneshot that ran) is RUNNING.
+    """
     load, active, sub = (props.get(k, "") for k in ("LoadState", "ActiveState", "SubState"))
     pid = int(props["MainPID"]) if props.get("MainPID", "").isdigit() else 0
     result = props.get("Result", "")
     detail = f"{active} ({sub})" + (f", result {result}" if result not in ("", "success") else "")
     if load == "not-found" and active in ("inactive", ""):
         return ServiceStatus(label, ServiceState.NOT_FOUND, detail=f"not found in {scope} scope")
-    state = ServiceState.STOPPED  # inactive, activating, deactivating, active (exited), masked
-    if active == "failed" or (active == "activating" and sub == "auto-restart"):
+    start = ""
+    if active == "failed" or (active == "activating" and sub.startswith("auto-restart")):
         state = ServiceState.FAILED
     elif load in ("bad-setting", "error"):
         state, detail = ServiceState.FAILED, f"the unit file cannot be loaded ({load})"
-    elif active in ("active", "reloading") and sub != "exited":
+    elif active in ("active", "reloading", "refreshing"):
         state = ServiceState.RUNNING
+    elif active in ("activating", "deactivating"):
+        state = ServiceState.CHANGING
+    elif active == "inactive" and result in ("", "success"):
+        state = ServiceState.STOPPED
+        start = start_command(unit_name(label), scope, masked=load == "masked")
+        detail += ", masked" if load == "masked" else ""
+    elif active == "inactive":
+        state = ServiceState.FAILED
+    else:
+        state, detail = ServiceState.UNKNOWN, f"systemd says {detail}"
     running = state is ServiceState.RUNNING and pid > 0
-    return ServiceStatus(label, state, pid if running else None, scope, detail)
+    return ServiceStatus(label, state, pid if running else None, scope, detail, start)
 
 
 def exec_word(word: str, *, first: bool = False) -> str:
