@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -223,6 +224,30 @@ def test_the_outbox_survives_a_restart(tmp_path: Path) -> None:
             assert _summary(await restarted.retry_due()) == [("late", True, 2)]
         assert receiver.requests[0].json()["message"] == _message().body
         assert _notifier(tmp_path, channel, clock=clock).pending() == []
+
+    asyncio.run(scenario())
+
+
+def test_a_send_cut_short_by_shutdown_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    """Talon stopped (SIGTERM) while a channel was still sending, a recovery notice say:
+    the message is in the outbox, and the next run delivers it (never lost to a restart)."""
+    clock = Clock()
+    out = tmp_path / "got.txt"
+    slow = {"name": "slow", "command": ["sh", "-c", f"sleep 30; cat > {out}"]}
+    quick = {"name": "quick", "command": ["sh", "-c", f"cat > {out}"]}
+
+    async def scenario() -> None:
+        first = _notifier(tmp_path, slow, clock=clock)
+        sending = asyncio.create_task(first.send(_message()))
+        await asyncio.sleep(0.5)
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        restarted = _notifier(tmp_path, {**quick, "name": "slow"}, clock=clock)
+        assert [p["channel"] for p in restarted.pending()] == ["slow"]
+        clock.now += 3600
+        assert _summary(await restarted.retry_due()) == [("slow", True, 2)]
+        assert out.read_text() == _message().body
 
     asyncio.run(scenario())
 

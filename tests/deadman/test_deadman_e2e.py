@@ -52,7 +52,7 @@ def _start(tmp_path: Path, recorder: Recorder, flag: Path) -> tuple[LabDaemon, i
         )
     )
     (config.parent / "services.toml").write_text(
-        f'[script.canary]\ncommand = "test ! -e {flag}"\nclass = "app"\n'
+        f'[script.canary]\ncommand = "test ! -e {flag} || exit 2"\nclass = "app"\n'
     )
     env = {"NODE_ID": NODE, "TALON_DEADMAN_URL": recorder.url(PATH)}
     daemon = LabDaemon(None, tmp_path / "talon", config=config, health_port=port, env=env)

@@ -173,7 +173,7 @@ class Deadman:
                 signal=state.signal.value,
                 incident=incident.id if incident else None,
                 root_cause=incident.root_cause.value if incident and incident.root_cause else None,
-                failing=[r.key for r in results if r.failed],
+                failing=[r.key for r in results if r.failed or r.degraded],
                 tasks=tasks,
                 fail_when=config.fail_when,
                 crash=crash,

@@ -163,7 +163,15 @@ class Notifier:
 
     async def _attempt(self, channel: ChannelConfig, message: Message, attempt: int) -> Delivery:
         started = time.monotonic()
-        ok, detail = await self._try(channel, message)
+        try:
+            ok, detail = await self._try(channel, message)
+        except asyncio.CancelledError:
+            # Talon is stopping mid-send: the message goes to the outbox, and the next run
+            # sends it (a recovery notice is never lost to a restart).
+            why = "Talon stopped while sending; kept for its next run"
+            self._record(channel.name, message, attempt, False, why)
+            self._save(())
+            raise
         detail = self._redact(detail)
         retry_at = self._record(channel.name, message, attempt, ok, detail)
         if not ok and retry_at is None:

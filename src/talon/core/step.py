@@ -194,9 +194,10 @@ def _record(c: Cycle, roots: tuple[Finding, ...]) -> None:
         severity=max(c.incident.severity, severity),
     )
     c.set_incident(incident)
-    event = "opened" if before is None else f"root-{roots[0].fault}"
-    was = "" if before in (None, roots[0].fault) else f" (was {before})"
-    c.notify(event, headline(roots, c.state.findings) + was)
+    if before is None:
+        c.notify("opened", headline(roots, c.state.findings))
+    elif before is not roots[0].fault:  # a new root cause: its own notice, once
+        c.notify(f"root-{roots[0].fault}", f"{headline(roots, c.state.findings)} (was {before})")
 
 
 def headline(roots: tuple[Finding, ...], findings: tuple[Finding, ...]) -> str:

@@ -92,7 +92,7 @@ def record_cycle(
     """Counts, the core's verdict, and the chosen probe results as ``talon.probe`` events."""
     if not span.recording:
         return
-    failing = [r for r in results if r.failed]
+    failing = [r for r in results if r.failed or r.degraded]  # a fallback answer is not a pass
     span.set("talon.probes", len(results))
     span.set("talon.failing", len(failing))
     span.set("talon.state", state.node.value)
