@@ -148,6 +148,20 @@ def test_f5_a_regressing_recovery_holds_and_never_cycles_again(fresh: Lab, tmp_p
         run.wait_for(
             "regression evidence", lambda: any("regressed" in f for f in evidence(run, iid)), 20
         )
+        # seed 004: the regression names the hypothesis its evidence supports (which one
+        # depends on how far the lab's VM got before it died; each is an honest reading)
+        shown = run.talon("incidents", "show", iid).stdout
+        assert "HYPOTHESIS " in shown
+        assert any(
+            name in shown
+            for name in (
+                "guest_runtime_failure",
+                "control_path_collapse",
+                "stale_usernet_recovery",
+                "healer_induced_churn",
+                "unclassified",
+            )
+        )
         time.sleep(6)  # cycles keep running in the hold ...
         assert kinds(run) == ["force_cycle"]  # ... and no second force-cycle happens
         assert fresh.boot()["by"]["talon"] == by_talon + 1  # one boot through the VM tool

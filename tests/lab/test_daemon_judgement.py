@@ -100,7 +100,7 @@ def test_f29_a_heal_needed_again_and_again_is_held_and_the_history_survives_a_re
         FAST,
         {
             "healing": {"recurrence_heals": 1, "recurrence_window_secs": 3600},
-            "agent": {"cloud_command": "true"},
+            "agent": {"cloud_command": f'cp "$TALON_PROMPT_FILE" {tmp_path / "prompt.md"}; echo'},
             "notify": {"channel": [channel]},
         },
     )
@@ -123,6 +123,8 @@ def test_f29_a_heal_needed_again_and_again_is_held_and_the_history_survives_a_re
         notices = messages.read_text()
         assert "failed recovery (recurrence)" in notices
         assert "after 1 heal by restart_service:inngest" in notices
+        assert "hypothesis: " in notices  # seed 004's, named by the recurrence's evidence
+        assert "Hypothesis the evidence supports: " in (tmp_path / "prompt.md").read_text()
         status = again.talon("status", "--json")
         assert "failed recovery" in status.stdout
         assert again.talon("hold", "clear").returncode == 0

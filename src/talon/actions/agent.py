@@ -29,6 +29,7 @@ def build_prompt(
     hints: str,
     bundle: Path,
     local: bool,
+    hypothesis: str = "",
 ) -> str:
     lines = [
         f"# Talon hand-off: incident {incident.get('id')} on node {node_id}",
@@ -45,6 +46,8 @@ def build_prompt(
         f"Root cause: {incident.get('root_cause')}; "
         f"faults: {', '.join(incident.get('faults', []))}",
     ]
+    if hypothesis:  # seed 004's, from the last failed recovery's evidence
+        lines += ["", f"Hypothesis the evidence supports: {hypothesis}"]
     if hints:
         lines += ["", f"Repair hints: {hints}"]
     lines += ["", "## Failing probes (every path tried)"]

@@ -72,7 +72,8 @@ def incident_json(store: StateStore, bundles: Bundles, incident_id: str) -> dict
         "timeline": timeline,
         "journal": store.journal().for_incident(incident_id),
         "evidence": [
-            {"file": name, "moment": data.get("moment")} for name, data in bundle.evidence()
+            {"file": name, "moment": data.get("moment"), "hypothesis": data.get("hypothesis")}
+            for name, data in bundle.evidence()
         ],
     }
 
@@ -155,6 +156,8 @@ def _describe(e: dict[str, Any]) -> str:
         return f"INTERRUPTED {e.get('key')}: {e.get('detail')}"
     if kind == "evidence":
         return f"EVIDENCE {e.get('moment') or ''} {e.get('file') or ''}"
+    if kind == "hypothesis":  # seed 004's, named by a failed recovery's evidence
+        return f"HYPOTHESIS {e.get('name')} — {e.get('why')}"
     rest = {k: v for k, v in e.items() if k not in ("kind", "at")}
     return f"{str(kind).upper():<8} {json.dumps(rest, default=str)}"
 

@@ -295,6 +295,7 @@ class Executor:
             hints=action.detail,
             bundle=bundle.path,
             local=local,
+            hypothesis=_named(self.hypotheses.get(action.incident_id)),
         )
         return await agent_handoff(
             command,
@@ -354,3 +355,8 @@ def _failures(report: CycleReport | None) -> list[Mapping[str, Any]]:
         for r in report.results
         if r.failed
     ]
+
+
+def _named(kept: tuple[CycleView, Hypothesis] | None) -> str:
+    """The hypothesis this incident's evidence named last, for the agent's prompt."""
+    return "" if kept is None else f"{kept[1].name}: {kept[1].why}"
