@@ -16,10 +16,10 @@ from talon.daemon.commands import (
     Command,
     Inbox,
     active_pauses,
-    human_duration,
     pause_step,
     resume_step,
 )
+from talon.durations import exact
 
 
 def test_a_command_is_pending_until_answered_then_its_answer_is_read(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_a_pause_that_ran_out_is_not_active_and_not_resumed() -> None:
     [(0, "0s"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"), (86400 * 7, "7d"), (59.6, "1m")],
 )
 def test_human_duration(seconds: float, text: str) -> None:
-    assert human_duration(seconds) == text
+    assert exact(seconds) == text
 
 
 def test_the_cli_and_the_daemon_agree_on_the_longest_pause() -> None:

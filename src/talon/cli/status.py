@@ -113,7 +113,8 @@ STATUS_STYLE = {"ok": "green", "skipped": "dim", "warning": "yellow", "degraded"
 
 def pause_lines(paused: list[dict[str, Any]]) -> list[str]:
     """One line per running pause: what it covers, who, until when (local time), how long."""
-    from talon.daemon.commands import human_duration, wall_clock
+    from talon.daemon.commands import wall_clock
+    from talon.durations import exact
 
     wall = time.time()
     out = []
@@ -126,7 +127,7 @@ def pause_lines(paused: list[dict[str, Any]]) -> list[str]:
         )
         out.append(
             f"{what} by {p.get('by')} until {wall_clock(wall + remaining, wall)} "
-            f"({human_duration(remaining)} left); `talon resume` ends it"
+            f"({exact(remaining)} left); `talon resume` ends it"
         )
     return out
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from talon.core.cycle import Cycle
 from talon.core.model import ActionKind, Finding, HealRecord, Pending
+from talon.durations import approx
 from talon.faults import Fault
 
 
@@ -40,11 +41,11 @@ def recurring(c: Cycle, finding: Finding, slot: str) -> bool:
     h = c.config.healing
     if len(past) < h.recurrence_heals:
         return False
-    ago = ", ".join(f"{_ago(c.now - r.at)} ago" for r in past)
+    ago = ", ".join(f"{approx(c.now - r.at)} ago" for r in past)
     why = (
         f"{finding.fault} on {finding.target or finding.probe} is back after {len(past)} "
         f"heal{'s' if len(past) > 1 else ''} "
-        f"by {slot} within {_ago(h.recurrence_window_secs)} ({ago}): the heal does not hold"
+        f"by {slot} within {approx(h.recurrence_window_secs)} ({ago}): the heal does not hold"
     )
     held = {**c.state.held_heals, slot: c.now + h.hold_secs}
     c.state = replace(c.state, held_heals=held, failed_recovery_at=c.now)
@@ -64,11 +65,3 @@ def expire_held_heals(c: Cycle) -> None:
         c.state = replace(c.state, held_heals=held)
         for slot in ended:
             c.note("recurrence", "ended", f"the recurrence hold of {slot} ended by time")
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"

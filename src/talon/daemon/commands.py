@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from talon.clock import Clock, unique_name
 from talon.core import CoreState, Pause, Step, clear_hold, pause, resume
+from talon.durations import exact
 from talon.store import StoreError, atomic_write
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def pause_step(
     """The core's ``pause`` for ``duration_s`` from ``now`` (Talon's clock), and the answer;
     no step when the request is refused. ``known``: the probe keys, when known."""
     if duration_s is None or not 0 < duration_s <= MAX_PAUSE_S:
-        said = f"a pause lasts more than 0s and at most {human_duration(MAX_PAUSE_S)}"
+        said = f"a pause lasts more than 0s and at most {exact(MAX_PAUSE_S)}"
         return None, {"ok": False, "applied": False, "said": said}
     if probe is not None and known is not None and probe not in known:
         said = f"no probe {probe!r} on this node (pause not applied)"
@@ -224,7 +225,7 @@ def pause_step(
     done = pause(state, now, now + duration_s, who=by, probe=probe)
     said = (
         f"{_scope(probe)} paused until {wall_clock(wall + duration_s, wall)} "
-        f"({human_duration(duration_s)}) by {by}"
+        f"({exact(duration_s)}) by {by}"
     )
     return done, {"ok": True, "applied": True, "said": said, "until": now + duration_s}
 
@@ -254,17 +255,6 @@ def active_pauses(state: CoreState, now: float) -> list[Pause]:
 
 def _scope(probe: str | None) -> str:
     return "healing and SOS" if probe is None else f"healing of {probe}"
-
-
-def human_duration(seconds: float) -> str:
-    """``1h``, ``1h30m``, ``90s`` → ``1m30s``, ``7d``: how an operator writes it."""
-    left = max(0, round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, left = divmod(left, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def wall_clock(at: float, now: float) -> str:

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from talon.durations import approx
 from talon.evidence.healers import RUNTIME_ACTIONS
 
 CHURN = "healer_induced_churn"
@@ -262,7 +263,7 @@ def _control(probes: Sequence[_Probe], runtime: Mapping[Any, Any]) -> tuple[bool
     """Does the VM's control path answer? The shell at capture time is the freshest word."""
     uptime = _num(runtime.get("uptime_s"))
     if uptime is not None:
-        return True, f"the VM's shell answered at capture (up {_human(uptime)})"
+        return True, f"the VM's shell answered at capture (up {approx(uptime)})"
     runtime_checks = [p for p in probes if p.kind == "runtime" and p.counts]
     failed = [p for p in runtime_checks if not p.passed] + [p for p in probes if p.socket_dead]
     if failed:
@@ -311,7 +312,7 @@ def _churn(snap: Mapping[Any, Any], runtime: Mapping[Any, Any]) -> Considered:
         and (ago := _num(a.get("began_ago_s"))) is not None
         and 0 <= ago <= CHURN_WINDOW_S
     ]
-    window = _human(CHURN_WINDOW_S)
+    window = approx(CHURN_WINDOW_S)
     said = f"Talon ran {len(ran)} runtime action(s) in the last {window}"
     if len(ran) >= CHURN_ACTIONS:
         return _supported(CHURN, f"{said}: {_counted(_text(a.get('kind')) for a in ran)}")
@@ -329,13 +330,13 @@ def _churn(snap: Mapping[Any, Any], runtime: Mapping[Any, Any]) -> Considered:
         if uptime + BOOT_SLACK_S < since:
             return _supported(
                 CHURN,
-                f"the VM booted {_human(uptime)} ago, after Talon's last runtime action "
-                f"({kind}) ended {_human(since)} ago: something other than Talon restarted it",
+                f"the VM booted {approx(uptime)} ago, after Talon's last runtime action "
+                f"({kind}) ended {approx(since)} ago: something other than Talon restarted it",
             )
     short = _num(boots.get("short_boots"))
     if short is not None and short >= CHURN_BOOTS:
         return _supported(CHURN, f"the VM booted {short:.0f} times in a row without staying up")
-    up = "" if uptime is None else f" and the VM has been up {_human(uptime)}"
+    up = "" if uptime is None else f" and the VM has been up {approx(uptime)}"
     return Considered(CHURN, False, f"{said}{up}")
 
 
@@ -378,14 +379,6 @@ def _names(names: Iterable[str]) -> str:
 def _counted(names: Iterable[str]) -> str:
     counts = Counter(names)
     return ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in counts.items())
-
-
-def _human(seconds: float) -> str:
-    if abs(seconds) < 120:
-        return f"{seconds:.0f}s"
-    if abs(seconds) < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _bounded(text: str) -> str:

@@ -13,17 +13,10 @@ from __future__ import annotations
 import asyncio
 
 from talon.config.probes import RuntimeProbe
+from talon.durations import approx
 from talon.errors import AdapterUnavailable, ToolMissing
 from talon.probes.context import ProbeContext
 from talon.report import ErrorKind, Observation, Status
-
-
-def _human(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 async def probe(spec: RuntimeProbe, ctx: ProbeContext) -> Observation:
@@ -52,9 +45,9 @@ async def probe(spec: RuntimeProbe, ctx: ProbeContext) -> Observation:
     detail["uptime_s"] = uptime
     if uptime is not None and spec.min_uptime_secs is not None and uptime < spec.min_uptime_secs:
         message = (
-            f"{runtime.name} is healthy but up only {_human(uptime)} "
+            f"{runtime.name} is healthy but up only {approx(uptime)} "
             f"(min_uptime_secs = {spec.min_uptime_secs}): it restarted recently"
         )
         return Observation(Status.WARNING, message, ErrorKind.NOT_READY, detail=detail)
-    up = f", up {_human(uptime)}" if uptime is not None else ""
+    up = f", up {approx(uptime)}" if uptime is not None else ""
     return Observation(Status.OK, f"{runtime.name} is healthy{up}", detail=detail)
