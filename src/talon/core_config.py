@@ -7,6 +7,7 @@ process-manager adapters declare, into what ``step`` reads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Protocol, runtime_checkable
 
@@ -30,7 +31,25 @@ class ServedEngine(Protocol):
     def engine_service(self, process_manager: str) -> str | None: ...
 
 
-def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
+def restart_target(spec: ProbeSpec, labels: Mapping[str, str]) -> str | None:
+    """What a restart for this probe acts on, as the original Talon chose it (issue 20):
+    a service probe its label; an explicit ``service``/``restart`` key that; an http probe
+    the label of the service probe of the same name (``http.X`` -> ``launchd.X``), when
+    there is one; anything else (a script, a tcp or redis check) nothing: it escalates,
+    and a restart of a label that does not exist never becomes a failed recovery."""
+    if isinstance(spec, ServiceProbe):
+        return spec.label
+    if spec.service:
+        return spec.service
+    if spec.kind == "http":
+        return labels.get(spec.name)
+    return None
+
+
+def policy_of(
+    spec: ProbeSpec, config: TalonConfig, labels: Mapping[str, str] | None = None
+) -> ProbePolicy:
+    """``labels``: the service probes' labels by probe name (for an http probe's target)."""
     threshold = (
         spec.critical_after_consecutive_failures
         if spec.critical
@@ -47,7 +66,7 @@ def policy_of(spec: ProbeSpec, config: TalonConfig) -> ProbePolicy:
         witness_for=spec.witness_for,
         classify_as=spec.classify_as,
         check=spec.check if isinstance(spec, K8sProbe) else None,
-        restart_target=spec.label if isinstance(spec, ServiceProbe) else (spec.service or spec.key),
+        restart_target=restart_target(spec, labels or {}),
         container=spec.container if isinstance(spec, ContainerProbe) else None,
         restart_container=isinstance(spec, ContainerProbe) and spec.restart_unhealthy,
     )
@@ -75,9 +94,10 @@ def platform_of(config: TalonConfig, runtime: Declares, process_manager: Declare
 def core_config(
     config: TalonConfig, node_id: str, runtime: Declares, process_manager: Declares
 ) -> CoreConfig:
+    labels = {p.name: p.label for p in config.service_probes if isinstance(p, ServiceProbe)}
     return CoreConfig(
         node_id=node_id,
-        probes={p.key: policy_of(p, config) for p in config.service_probes},
+        probes={p.key: policy_of(p, config, labels) for p in config.service_probes},
         healing=healing_of(config.healing),
         platform=platform_of(config, runtime, process_manager),
         agent_cooldown_secs=config.escalation.agent_cooldown_secs,

@@ -50,7 +50,7 @@ def node(home: Path, services: str, extra: dict[str, dict[str, Any]]) -> Iterato
 
 def pause_node(home: Path, port: int) -> contextlib.AbstractContextManager[LabDaemon]:
     services = (
-        f'[tcp.svc]\naddress = "127.0.0.1:{port}"\ncritical = true\n'
+        f'[tcp.svc]\naddress = "127.0.0.1:{port}"\nrestart = "tcp.svc"\ncritical = true\n'
         "critical_after_consecutive_failures = 1\n"
     )
     manager = {

@@ -30,6 +30,7 @@ address = "127.0.0.1:{up}"
 
 [tcp.down]
 address = "127.0.0.1:{down}"
+restart = "tcp.down"  # a tcp check restarts only what it names (issue 20)
 critical = true
 critical_after_consecutive_failures = 1
 """

@@ -169,10 +169,19 @@ class ProbeBase(BaseModel):
     classify_as: Fault | None = Field(
         None, description="The fault this probe's failure means, e.g. redis_aof_corrupt."
     )
+    verify: bool = Field(
+        True,
+        description="Part of the verification gate: after a heal, recovery is declared only "
+        "once this probe (with the others of the gate) stays green. false: reported and "
+        "escalated as usual, but a heal's verification does not wait for it.",
+    )
     service: str | None = Field(
         None,
-        description="The process manager's label a restart of this service acts on "
-        "(default: the probe's KIND.NAME; a [service.NAME] probe restarts its label).",
+        alias="restart",
+        description="The process manager's label a restart acts on (also spelled `restart`). "
+        "Default: a [service.NAME] (or [launchd.NAME]) probe restarts its label; an http probe "
+        "restarts the label of the service probe of the same name, when there is one (as the "
+        "original Talon did); any other probe restarts nothing and escalates.",
     )
 
     @property
@@ -240,18 +249,59 @@ class ServiceProbe(ProbeBase):
     label: NonBlank
 
 
+K8sCheck = Literal["api", "node_ready", "node_schedulable", "daemonset", "can_i", "exec", "logs"]
+_K8S_NEEDS: dict[str, tuple[str, ...]] = {
+    "daemonset": ("namespace", "daemonset"),
+    "can_i": ("verb", "resource"),
+    "exec": ("namespace", "pod", "command"),
+    "logs": ("namespace", "pod"),
+}
+
+
 class K8sProbe(ProbeBase):
     kind: Literal["k8s"] = "k8s"
     probe_class: ProbeClass = Field("infra", alias="class")
     layer: Layer = "cluster"
-    check: Literal["api", "node_ready", "node_schedulable", "daemonset", "can_i"]
+    check: K8sCheck
     node: str | None = Field(None, description="Node name; default: every node.")
     namespace: str | None = None
     daemonset: str | None = None
-    verb: str | None = None
+    count: Literal["ready", "available"] = Field(
+        "ready",
+        description="daemonset: the status count that must reach desiredNumberScheduled (> 0): "
+        "numberReady ('ready'), or numberAvailable, equal to it ('available').",
+    )
+    tolerate_taints: list[str] | None = Field(
+        None,
+        description="node_schedulable: when set, any NoSchedule taint fails the node unless "
+        "its key is listed here (e.g. node-role.kubernetes.io/control-plane). Unset: only a "
+        "cordon (spec.unschedulable, or its taint) does.",
+    )
+    verb: str | list[str] | None = Field(
+        None, description="can_i: the verb, or several (every one must be allowed)."
+    )
     resource: str | None = None
     subresource: str | None = None
-    as_user: str | None = Field(None, alias="as", description="Identity to impersonate.")
+    as_user: str | list[str] | None = Field(
+        None,
+        alias="as",
+        description="can_i: identity to impersonate, or several (every one must be allowed).",
+    )
+    pod: str | None = Field(None, description="exec, logs: the pod, in `namespace`.")
+    container: str | None = Field(
+        None, description="exec, logs: the pod's container; default: its first."
+    )
+    command: list[NonBlank] | None = Field(
+        None, description='exec: argv run in the pod (no shell), e.g. ["redis-cli", "ping"].'
+    )
+    expect: str | None = Field(
+        None,
+        description="exec, logs: text the output must contain (exec: its stdout, whatever "
+        "the exit code). Unset: exec passes on exit 0, logs when the logs can be read.",
+    )
+    tail_lines: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        1, description="logs: how many of the last lines to read."
+    )
     kubeconfig: str | None = None
     context: str | None = None
     server: HostPort | None = Field(
@@ -261,15 +311,34 @@ class K8sProbe(ProbeBase):
     )
     endpoint: EndpointSpec | None = None
 
+    @field_validator("verb", "as_user")
+    @classmethod
+    def _one_or_more(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or not all(v.strip() for v in value)):
+            raise ValueError("must name at least one, and none empty")
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> K8sProbe:
-        needed = {"daemonset": ("namespace", "daemonset"), "can_i": ("verb", "resource")}
-        missing = [k for k in needed.get(self.check, ()) if getattr(self, k) is None]
+        missing = [k for k in _K8S_NEEDS.get(self.check, ()) if getattr(self, k) is None]
         if missing:
             raise ValueError(f"check = {self.check!r} needs {', '.join(missing)}")
+        if self.command is not None and not self.command:
+            raise ValueError('command must name the program to run, e.g. ["redis-cli", "ping"]')
         if self.endpoint is not None and self.server is None:
             raise ValueError('endpoint needs server = "HOST:PORT" (the localhost path)')
         return self
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return (self.verb,) if isinstance(self.verb, str) else tuple(self.verb or ())
+
+    @property
+    def identities(self) -> tuple[str | None, ...]:
+        """can_i: who is asked for; ``None`` is the client's own identity."""
+        if self.as_user is None:
+            return (None,)
+        return (self.as_user,) if isinstance(self.as_user, str) else tuple(self.as_user)
 
 
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")

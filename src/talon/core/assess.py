@@ -253,6 +253,11 @@ def assess(
             target, no_heal = _TARGETS.get(fault, policy.restart_target), ""
             if fault is Fault.SERVICE_DOWN and policy.container is not None:
                 target, no_heal = _container(r, policy)
+            elif fault is Fault.SERVICE_DOWN and target is None:
+                no_heal = (
+                    f'{r.key} names no service to restart (add restart = "LABEL", or a '
+                    f"[service.{policy.key.split('.', 1)[-1]}] probe of the same name): escalating"
+                )
             if fault is Fault.NODE_TOOLING:
                 target, no_heal = None, f"{r.message} (this node's tooling, not its target)"
             findings.append(Finding(fault, layer, r.key, target, no_heal=no_heal, unknown=unknown))

@@ -73,7 +73,7 @@ def heals_for(finding: Finding, config: CoreConfig) -> tuple[Heal, ...]:
         probe = config.policy(finding.probe)
         if probe is not None and probe.container is not None:  # one container, by its engine
             return (Heal(ActionKind.RESTART_CONTAINER, target),) if target else ()
-        return (Heal(ActionKind.RESTART_SERVICE, target),)
+        return (Heal(ActionKind.RESTART_SERVICE, target),) if target else ()
     if fault is Fault.RBAC_DRIFT:
         return (Heal(ActionKind.APPLY_RBAC_GUARD, target),) if config.healing.rbac_guard else ()
     if fault is Fault.RUNTIME_DOWN:
