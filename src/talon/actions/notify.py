@@ -1,8 +1,10 @@
 """Tell humans: every channel at once, each bounded by its timeout, failures kept for later (F16).
 
-A channel is an apprise URL or a command that reads the message on stdin. A
-failing, refusing or hanging channel never raises and never delays the others
-beyond its own timeout. A failed delivery goes to an outbox on disk and is
+A channel is an apprise URL or a command that reads the message on stdin, or
+an ``Adapter`` Talon builds itself (the original format's SOS keys: Telegram
+through a leased token, iMessage on macOS; see talon.actions.sos). A failing,
+refusing or hanging channel never raises and never delays the others beyond
+its own timeout. A failed delivery goes to an outbox on disk and is
 retried per channel on a doubling schedule until it gets through or gives up.
 Every detail is redacted before anyone sees it (R26).
 """
@@ -17,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from talon.actions.secrets import SecretError, Secrets
 from talon.adapters.command import run_command
@@ -64,6 +66,31 @@ class Message:
         )
 
 
+class Adapter(Protocol):
+    """A channel Talon builds from keys other than ``[[notify.channel]]``.
+
+    It gets the outbox, retries, redaction and timeouts of every channel;
+    ``steps``: how many tools it may run one after the other, each bounded by
+    ``[notify] timeout_secs`` (the whole delivery by ``steps`` times that).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def events(self) -> tuple[Event, ...]: ...
+
+    @property
+    def steps(self) -> int: ...
+
+    async def deliver(
+        self, message: Message, *, secrets: Secrets, env: Mapping[str, str], timeout: float
+    ) -> tuple[bool, str]: ...
+
+
+Channel = ChannelConfig | Adapter
+
+
 @dataclass(frozen=True)
 class Delivery:
     channel: str
@@ -106,10 +133,15 @@ class Notifier:
         outbox_path: Path,
         clock: Callable[[], float] = time.time,
         timeline: TalonClock | None = None,
+        extra: Sequence[Adapter] = (),
     ) -> None:
         """``timeline``: Talon's clock; the retry times are then on it, and the outbox file
-        keeps a stamp so that the next run re-bases them (a wall jump moves no retry)."""
+        keeps a stamp so that the next run re-bases them (a wall jump moves no retry).
+        ``extra``: adapters beside the configured channels; a configured channel of the
+        same name wins (``talon validate`` says so)."""
         self.config = config
+        taken = {c.name for c in config.channel}
+        self.channels: list[Channel] = [*config.channel, *(a for a in extra if a.name not in taken)]
         self.secrets = secrets
         self.env = env
         self.outbox_path = outbox_path
@@ -122,7 +154,7 @@ class Notifier:
 
     async def send(self, message: Message) -> list[Delivery]:
         """Deliver to every channel that takes ``message.event``; never raises."""
-        channels = [c for c in self.config.channel if message.event in c.events]
+        channels = [c for c in self.channels if message.event in c.events]
         message = self._redact_message(message)  # what leaves the node and what is stored
         return await self._deliver([(c, message, 1) for c in channels])
 
@@ -130,7 +162,7 @@ class Notifier:
         """Re-send outbox entries whose time has come, each to its own channel only."""
         now = self.clock()
         due = [e for e in self._outbox.values() if e.retry_at <= now and e.id not in self._busy]
-        by_name = {c.name: c for c in self.config.channel}
+        by_name = {c.name: c for c in self.channels}
         dropped = [self._drop(e) for e in due if e.channel not in by_name]
         jobs = [(by_name[e.channel], e.message, e.attempt + 1) for e in due if e.channel in by_name]
         return dropped + await self._deliver(jobs)
@@ -151,7 +183,7 @@ class Notifier:
             for e in sorted(self._outbox.values(), key=lambda e: e.retry_at)
         ]
 
-    async def _deliver(self, jobs: Sequence[tuple[ChannelConfig, Message, int]]) -> list[Delivery]:
+    async def _deliver(self, jobs: Sequence[tuple[Channel, Message, int]]) -> list[Delivery]:
         """Send all ``jobs`` at once; save the outbox when it changed."""
         ids = {(m.key, c.name) for c, m, _ in jobs}
         self._busy |= ids
@@ -161,7 +193,7 @@ class Notifier:
             self._busy -= ids
         return self._save(deliveries) if self._dirty else deliveries
 
-    async def _attempt(self, channel: ChannelConfig, message: Message, attempt: int) -> Delivery:
+    async def _attempt(self, channel: Channel, message: Message, attempt: int) -> Delivery:
         started = time.monotonic()
         try:
             ok, detail = await self._try(channel, message)
@@ -178,8 +210,10 @@ class Notifier:
             detail = f"gave up after {attempt} attempt(s): {detail}"
         return Delivery(channel.name, ok, detail, attempt, time.monotonic() - started, retry_at)
 
-    async def _try(self, channel: ChannelConfig, message: Message) -> tuple[bool, str]:
+    async def _try(self, channel: Channel, message: Message) -> tuple[bool, str]:
         timeout = self.config.timeout_secs
+        if not isinstance(channel, ChannelConfig):
+            return await self._adapter(channel, message, timeout)
         try:
             async with asyncio.timeout(timeout):
                 secret = await self.secrets.resolve(channel.secret) if channel.secret else None
@@ -189,6 +223,22 @@ class Notifier:
                 return await self._command(channel.command, secret, message, timeout)
         except TimeoutError:
             return False, f"no answer within {timeout}s"
+        except SecretError as exc:
+            return False, str(exc)
+        except Exception as exc:  # a broken channel must not break the others (F16)
+            return False, f"{type(exc).__name__}: {exc}"
+
+    async def _adapter(
+        self, adapter: Adapter, message: Message, timeout: float
+    ) -> tuple[bool, str]:
+        budget = timeout * adapter.steps
+        try:
+            async with asyncio.timeout(budget):
+                return await adapter.deliver(
+                    message, secrets=self.secrets, env=self.env, timeout=timeout
+                )
+        except TimeoutError:
+            return False, f"no answer within {budget:g}s"
         except SecretError as exc:
             return False, str(exc)
         except Exception as exc:  # a broken channel must not break the others (F16)
@@ -285,10 +335,18 @@ async def _apprise(
 ) -> tuple[bool, str]:
     if secret is not None:
         url = url.replace("{secret}", secret)
+    return await apprise_send(url, message, timeout)
+
+
+async def apprise_send(
+    url: str, message: Message, timeout: float, *, service_url: str | None = None
+) -> tuple[bool, str]:
+    """Send through apprise; ``service_url``: the base URL of the service's API in place of
+    the plugin's own (Telegram's ``https://api.telegram.org/bot``; tests use 127.0.0.1)."""
     _quiet_apprise()  # here, not in the threads: before apprise is imported, and no race
     # apprise blocks: run it in a thread; its own timeouts make the thread end too.
     return await asyncio.to_thread(
-        _apprise_notify, with_timeouts(url, timeout), message.title, message.body
+        _apprise_notify, with_timeouts(url, timeout), message.title, message.body, service_url
     )
 
 
@@ -302,12 +360,20 @@ def with_timeouts(url: str, timeout: float) -> str:
     return f"{url}{'&' if query else '' if sep else '?'}{extra}"
 
 
-def _apprise_notify(url: str, title: str, body: str) -> tuple[bool, str]:
+def _apprise_notify(
+    url: str, title: str, body: str, service_url: str | None = None
+) -> tuple[bool, str]:
     import apprise  # costs ~200 ms: only once a channel sends
 
     client = apprise.Apprise()
-    if not client.add(url):
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
         return False, "apprise does not accept this URL (check its scheme and parts)"
+    if service_url is not None:
+        if not hasattr(plugin, "notify_url"):
+            return False, "this apprise service has no API base URL to replace"
+        plugin.notify_url = service_url  # an instance attribute: the class keeps its own
+    client.add(plugin)
     result = client.notify(body=body, title=title)
     if result:
         return True, "sent"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,19 @@ from talon.node import NodeIdentity
 
 
 def summary(loaded: LoadedConfig) -> dict[str, Any]:
+    from talon.actions.sos import host_warnings
+
     kinds = Counter(p.kind for p in loaded.probes)
+    # Keys valid anywhere that this host cannot honour (the SOS and notify ones).
+    on_host = host_warnings(loaded.config, loaded.identity, os.environ)
     return {
         "ok": True,
+        # the original Rust Talon's keys, for what reads them (`talon validate` there)
+        "config_path": str(loaded.config_path),
+        "services_path": str(loaded.services_path),
+        "http_probe_count": kinds["http"],
+        "launchd_probe_count": kinds["service"] + kinds["launchd"] + kinds["systemd"],
+        "script_probe_count": kinds["script"],
         "files": {"config": str(loaded.config_path), "services": str(loaded.services_path)},
         "node": loaded.identity.as_dict(),
         "check_interval_secs": loaded.config.check_interval_secs,
@@ -27,7 +38,7 @@ def summary(loaded: LoadedConfig) -> dict[str, Any]:
             "critical": sum(p.critical for p in loaded.probes),
             "by_kind": dict(sorted(kinds.items())),
         },
-        "warnings": list(loaded.warnings),
+        "warnings": [*loaded.warnings, *on_host],
         "errors": [],
     }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from talon.actions.events import EventSink
 from talon.actions.notify import Notifier
 from talon.actions.secrets import Secrets
+from talon.actions.sos import sos_channels
 from talon.adapters.kube import ClusterClient
 from talon.clock import Clock
 from talon.config import K8sProbe, LoadedConfig
@@ -48,6 +49,7 @@ class Wiring:
                 env=ctx.env,
                 outbox_path=state_dir / "outbox.json",
                 timeline=clock,
+                extra=sos_channels(config.escalation, platform=loaded.identity.platform),
             ),
             sink=EventSink(config.events, secrets),
             runtime_lock=lock,
