@@ -1,8 +1,16 @@
 """Who and where this Talon is: node id, platform, and its directories.
 
 Nothing here names a user or a home directory: directories come from the
-TALON_*_DIR environment variables, else from the platform's conventional
-per-user directories (via platformdirs).
+TALON_*_DIR environment variables, else from the platform's per-user
+directories, derived from the home in the environment (``default_dirs``):
+
+- Linux (and any other Unix): platformdirs' XDG directories, as always.
+- macOS: where the original Rust Talon kept its files, so that swapping the
+  binary finds them: the config directory is ``.config/talon`` under the home
+  (or ``$XDG_CONFIG_HOME/talon``) when that directory exists, else platformdirs'
+  ``Library/Application Support/talon``; state and log are ``.local/state/talon``
+  under the home (or ``$XDG_STATE_HOME/talon``), the log in the same directory,
+  as the original had its ``talon.log`` there.
 """
 
 from __future__ import annotations
@@ -65,6 +73,36 @@ def _arch() -> str:
 
 
 @dataclass(frozen=True)
+class Dirs:
+    config: Path
+    state: Path
+    log: Path
+
+
+def _xdg(env: Mapping[str, str], var: str, *under_home: str) -> Path:
+    """``$var/talon`` when set to an absolute path (the XDG rule), else home/under_home/talon."""
+    raw = env.get(var, "").strip()
+    base = expand_path(raw, env) if raw else None
+    if base is None or not base.is_absolute():
+        base = home_dir(env).joinpath(*under_home)
+    return base / APP_NAME
+
+
+def default_dirs(platform: str, env: Mapping[str, str]) -> Dirs:
+    """The config, state and log directories when no TALON_*_DIR names them."""
+    if platform == "macos":
+        original = _xdg(env, "XDG_CONFIG_HOME", ".config")
+        state = _xdg(env, "XDG_STATE_HOME", ".local", "state")
+        # else platformdirs' macOS config directory, derived from the same home
+        support = home_dir(env) / "Library" / "Application Support" / APP_NAME
+        return Dirs(config=original if original.is_dir() else support, state=state, log=state)
+    from platformdirs.unix import Unix  # lazy: only commands that need directories pay for it
+
+    dirs = Unix(APP_NAME)
+    return Dirs(Path(dirs.user_config_dir), Path(dirs.user_state_dir), Path(dirs.user_log_dir))
+
+
+@dataclass(frozen=True)
 class NodeIdentity:
     node_id: str
     platform: str
@@ -74,22 +112,29 @@ class NodeIdentity:
     log_dir: Path
 
     @classmethod
-    def detect(cls, env: Mapping[str, str] | None = None) -> NodeIdentity:
-        """Read the identity from ``env`` (default: the process environment)."""
-        env = os.environ if env is None else env
-        import platformdirs  # lazy: only commands that need directories pay for it
+    def detect(
+        cls, env: Mapping[str, str] | None = None, *, platform: str | None = None
+    ) -> NodeIdentity:
+        """Read the identity from ``env`` (default: the process environment).
 
-        def pick(var: str, default: str) -> Path:
+        ``platform`` (``linux``, ``macos``) defaults to the one this runs on; the
+        tests inject it to check another platform's directories.
+        """
+        env = os.environ if env is None else env
+        platform = platform or _platform_name()
+        defaults = default_dirs(platform, env)
+
+        def pick(var: str, default: Path) -> Path:
             raw = env.get(var, "").strip()
-            return expand_path(raw, env) if raw else Path(default)
+            return expand_path(raw, env) if raw else default
 
         return cls(
             node_id=env.get("NODE_ID", "").strip() or socket.gethostname(),
-            platform=_platform_name(),
+            platform=platform,
             arch=_arch(),
-            config_dir=pick("TALON_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
-            state_dir=pick("TALON_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
-            log_dir=pick("TALON_LOG_DIR", platformdirs.user_log_dir(APP_NAME)),
+            config_dir=pick("TALON_CONFIG_DIR", defaults.config),
+            state_dir=pick("TALON_STATE_DIR", defaults.state),
+            log_dir=pick("TALON_LOG_DIR", defaults.log),
         )
 
     def as_dict(self) -> dict[str, str]:

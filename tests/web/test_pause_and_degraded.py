@@ -83,7 +83,7 @@ def test_health_counts_degraded_as_its_own_state() -> None:
         "skipped": 1,
         "pass_rate": 0.3333,
     }
-    _, payload = _health(CoreState(), probe_statuses=states_)
+    _, payload = _health(CoreState(), probes=[(r.key, r.state) for r in split_brain_cycle()])
     assert payload["probes"]["degraded"] == 1
     assert payload["probes"]["pass_rate"] < 1.0
     # statuses alone (an older caller) still sum up

@@ -53,18 +53,75 @@ class Options:
 @click.option(
     "--dry-run", is_flag=True, help="Print the effective configuration and exit (= talon config)."
 )
+@click.option(
+    "--check",
+    "check_once",
+    is_flag=True,
+    help="As the original Talon: one cycle, its JSON array of results; exit 0 "
+    "(`talon check` has Talon's report and exit codes).",
+)
+@click.option(
+    "--status",
+    "status_once",
+    is_flag=True,
+    help="As the original Talon: the state in its state.json shape; exit 0 "
+    "(`talon status` has Talon's view and exit codes).",
+)
+@click.option(
+    "--worker-only", is_flag=True, help="Only supervise the worker (= talon run --worker-only)."
+)
+@click.option("--validate", "validate_flag", is_flag=True, hidden=True, help="= talon validate.")
 @click.version_option(__version__, prog_name="talon")
 @click.pass_context
 def cli(
-    ctx: click.Context, config: Path | None, allow_insecure_config: bool, dry_run: bool
+    ctx: click.Context,
+    config: Path | None,
+    allow_insecure_config: bool,
+    dry_run: bool,
+    check_once: bool,
+    status_once: bool,
+    worker_only: bool,
+    validate_flag: bool,
 ) -> None:
-    """Talon: infrastructure watchdog and self-healing supervisor."""
+    """Talon: infrastructure watchdog and self-healing supervisor.
+
+    Without a command, Talon runs the daemon (= talon run), as the original
+    Talon did under its service manager. The original's flags work too:
+    --check, --status, --dry-run, --worker-only (and validate); given together,
+    the first of validate, --dry-run, --status, --check, --worker-only wins.
+    """
+    from talon.cli.modes import Mode, bare_notice, pick_mode
+
     ctx.obj = Options(config, allow_insecure_config)
-    if dry_run:
+    mode = pick_mode(
+        validate=validate_flag,
+        dry_run=dry_run,
+        status=status_once,
+        check=check_once,
+        worker_only=worker_only,
+    )
+    if ctx.invoked_subcommand is not None:
+        if mode is not None:
+            raise click.UsageError(f"{mode.value} is a command of its own: drop it or the command")
+        return
+    if mode is Mode.VALIDATE:
+        ctx.invoke(validate)
+    elif mode is Mode.DRY_RUN:
         ctx.invoke(show_config)
-        ctx.exit(0)
-    if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+    elif mode is Mode.STATUS:
+        from talon.cli.original import run_status as run_original_status
+
+        sys.exit(run_original_status())
+    elif mode is Mode.CHECK:
+        from talon.cli.original import run_check as run_original_check
+
+        sys.exit(run_original_check(ctx.obj.load()))
+    else:
+        notice = bare_notice(sys.stderr.isatty(), worker_only=mode is Mode.WORKER_ONLY)
+        if notice:
+            click.echo(notice, err=True)
+        ctx.invoke(run, worker_only=mode is Mode.WORKER_ONLY)
+    ctx.exit(0)
 
 
 @cli.command()
@@ -398,4 +455,12 @@ def lab_heal_all(directory: Path | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="talon")
+    """The console script: a reader that closes the pipe early changes no exit code and
+    prints no traceback (``talon --check | head -1``; talon.cli.pipes)."""
+    from talon.cli.pipes import flush_quietly, guard_std_streams
+
+    guards = guard_std_streams()
+    try:
+        cli(prog_name="talon")
+    finally:
+        flush_quietly(*guards)

@@ -74,19 +74,23 @@ class Surface:
         from talon.web.health import health_payload
 
         s, live = self.snapshot, self.live
+        finished = s.cycle_finished
+        restarts = (live.worker() or {}).get("restarts")
         code, payload = health_payload(
             state=s.state,
             identity=self.identity,
             now=self.clock.now(),
             last_cycle_started=s.cycle_started,
-            last_cycle_finished=s.cycle_finished,
+            last_cycle_finished=finished,
             stale_after_s=s.stale_after_s,
             shadow=self.shadow,
             config_error=live.config_error(),
             tasks=live.tasks(),
             running_actions=live.running_actions(),
             version=__version__,
-            probe_statuses=[r.state for r in s.report.results] if s.report else (),
+            probes=[(r.key, r.state) for r in s.report.results] if s.report else (),
+            worker_restarts=restarts if isinstance(restarts, int) else 0,
+            updated_at_unix=None if finished is None else int(self.clock.to_wall(finished)),
         )
         payload["operator"] = {"last_command": s.last_command}
         return code, payload

@@ -94,10 +94,10 @@ class StateStore:
 
     def last_report(self) -> dict[str, Any] | None:
         try:
-            data: dict[str, Any] = json.loads(self.report_path.read_bytes())
-            return data
+            data = json.loads(self.report_path.read_bytes())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+        return data if isinstance(data, dict) else None  # the original's file is a list
 
     def journal(self) -> Journal:
         return Journal(self.journal_path)

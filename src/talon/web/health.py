@@ -12,6 +12,15 @@ Staleness, kept simple: the loop is stale when no cycle has finished yet, or
 when the last one finished more than ``stale_after_s`` before ``now``. A
 wedged loop therefore turns the endpoint red even though the last state it
 computed was green.
+
+The original Rust Talon's fields are there too (``original_fields``), for what
+read its /health (a gateway heartbeat reads ``ok``, ``state`` and
+``failed_probe_count``): ``ok``, ``consecutive_failures``, ``probe_count``,
+``failed_probe_count``, ``failed_probes``, ``worker_restarts``, ``updated_at_unix``.
+``state`` is Talon's node state in lower case: the original's six states
+(Healthy, Degraded, Failed, Investigating, Critical, SOS) keep their names,
+lower-cased (the heartbeat's own fixture says ``"healthy"``); ``healing``,
+``verifying`` and ``hold`` are Talon's own.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from talon.core.model import CoreState, Hold, Incident, Signal
+from talon.core.model import CoreState, Hold, Incident, NodeState, Signal
 from talon.node import NodeIdentity
 from talon.report import DEGRADED
 
@@ -62,6 +71,42 @@ def cycle_age(now: float, last_cycle_finished: float | None) -> float | None:
 def is_stale(now: float, last_cycle_finished: float | None, stale_after_s: float) -> bool:
     age = cycle_age(now, last_cycle_finished)
     return age is None or age > stale_after_s
+
+
+def original_probe_name(key: str) -> str:
+    """A probe's name as the original wrote it: ``kind:name`` (``http:worker``)."""
+    return key.replace(".", ":", 1)
+
+
+def original_fields(
+    *,
+    state: CoreState,
+    probes: Sequence[tuple[str, str]],
+    reasons: Sequence[str],
+    worker_restarts: int,
+    updated_at_unix: int | None,
+) -> dict[str, Any]:
+    """The original's /health fields, from Talon's snapshot.
+
+    ``probes`` are the last cycle's (key, state) pairs. A probe that did not pass on
+    the path users take (failed, or ``degraded``: answered only through a fallback)
+    is failed here, as the original, which tried only that path, saw it; skipped
+    probes did not run. ``ok``: the node is healthy, nothing failed, and the
+    endpoint answers 200 (a fresh cycle, every task running): false before the
+    first cycle, as the original's "Starting". ``consecutive_failures``: the longest
+    streak of a probe failing now (the original counted failing cycles; the same
+    while one probe keeps failing)."""
+    ran = [(key, s) for key, s in probes if s != "skipped"]
+    failed = [original_probe_name(key) for key, s in ran if s != "ok"]
+    return {
+        "ok": not reasons and state.node is NodeState.HEALTHY and not failed,
+        "consecutive_failures": max(state.counters.values(), default=0),
+        "probe_count": len(ran),
+        "failed_probe_count": len(failed),
+        "failed_probes": failed,
+        "worker_restarts": worker_restarts,
+        "updated_at_unix": updated_at_unix,
+    }
 
 
 def probe_summary(states: Sequence[str]) -> dict[str, Any]:
@@ -131,15 +176,19 @@ def health_payload(
     tasks: Mapping[str, str],
     running_actions: Sequence[Mapping[str, Any]],
     version: str,
-    probe_statuses: Sequence[str] = (),
+    probes: Sequence[tuple[str, str]] = (),
+    worker_restarts: int = 0,
+    updated_at_unix: int | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Return ``(http_status, payload)`` for ``/health``.
 
     ``tasks`` maps an internal task's name to ``"running"`` or ``"dead: reason"``;
-    any value other than ``"running"`` counts as dead. ``probe_statuses`` are the
-    last cycle's probe states (``ok``, ``degraded``, ``critical``, ``skipped`` ...:
+    any value other than ``"running"`` counts as dead. ``probes`` are the last
+    cycle's (key, state) pairs (``ok``, ``degraded``, ``critical``, ``skipped`` ...:
     ``ProbeResult.state``), summed up for a fleet view. ``paused``: the operators'
     pauses running now (healing stopped; the status code does not change).
+    ``worker_restarts`` and ``updated_at_unix`` (the wall time the last cycle
+    finished) are for the original's fields.
     """
     stale = is_stale(now, last_cycle_finished, stale_after_s)
     signal = state.signal
@@ -162,7 +211,7 @@ def health_payload(
             "finished_at": _seconds(last_cycle_finished),
             "age_s": _seconds(cycle_age(now, last_cycle_finished)),
         },
-        "probes": probe_summary(probe_statuses),
+        "probes": probe_summary([s for _, s in probes]),
         "stale": stale,
         "stale_after_s": stale_after_s,
         "shadow": shadow,
@@ -173,4 +222,13 @@ def health_payload(
         "version": version,
         "now": _seconds(now),
     }
+    payload.update(
+        original_fields(
+            state=state,
+            probes=probes,
+            reasons=reasons,
+            worker_restarts=worker_restarts,
+            updated_at_unix=updated_at_unix,
+        )
+    )
     return (503 if reasons else 200), payload
