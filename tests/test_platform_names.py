@@ -69,6 +69,14 @@ EXEMPTIONS: tuple[Exemption, ...] = (
         "reading unchanged; only the key's name, which config/ declares and nobody else reads.",
     ),
     Exemption(
+        "config/builtins/original.py",
+        re.compile(r"colima|docker|~/\.colima/", re.IGNORECASE),
+        "the original Rust Talon's built-in probes as a stack profile (issue 20 point 2): "
+        "an original-format config must keep getting them under the original's names "
+        "(colima, docker, vm:docker) with the original's values as defaults (its engine "
+        "socket under ~/.colima); config data, read by no adapter. Only this module.",
+    ),
+    Exemption(
         "lab/profiles.py",
         re.compile(r'^TOOL = "colima"'),
         "the lab's default profile is named after the VM tool of the platform it imitates "

@@ -69,6 +69,7 @@ def policy_of(
         restart_target=restart_target(spec, labels or {}),
         container=spec.container if isinstance(spec, ContainerProbe) else None,
         restart_container=isinstance(spec, ContainerProbe) and spec.restart_unhealthy,
+        verify=spec.verify,
     )
 
 

@@ -44,7 +44,8 @@ def test_reference_rust_format_loads_unchanged(tmp_path: Path, identity: NodeIde
     assert c.escalation.sos_telegram_secret_name == "telegram_bot_token"
     assert c.probes.critical_after_consecutive_failures == 2
     assert c.health.bind == "127.0.0.1:9999"
-    kinds = {p.key: type(p) for p in loaded.probes}
+    # the services file's probes, after the original's built-ins (tests/config/test_builtins.py)
+    kinds = {p.key: type(p) for p in loaded.probes[-4:]}
     assert kinds == {
         "launchd.voice_agent": ServiceProbe,
         "http.voice_agent": HttpProbe,

@@ -6,15 +6,22 @@ written, with ``enabled = false`` and the reason, so the operator can see
 what Talon could watch and flip one key; the loader validates disabled probes
 too, so every line written here is known to load. Everything not written keeps
 its default (see examples/full/).
+
+On a host whose platform and runtime a built-in stack profile is made for (the
+original Talon's: a Mac with its VM runtime), ``[stack]`` names that profile and
+lists its keys with their defaults; the profile's probes then stand in for the
+generic runtime, cluster and redis ones.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 import tomllib
 from dataclasses import dataclass
 
 from talon.adapters.inventory import Inventory
+from talon.config.builtins import Profile, profile_for
 from talon.node import NodeIdentity
 
 SERVICES_FILE = "services.toml"
@@ -55,6 +62,22 @@ def _header(inventory: Inventory, identity: NodeIdentity) -> str:
 STARTER_MANAGERS = ("null", "launchd", "systemd")
 
 
+def _stack_text(profile: Profile, inventory: Inventory) -> str:
+    keys = "".join(
+        f"# {key} = {json.dumps(value)}\n"
+        for key, value in profile.defaults.items()
+        if value is not None and key != "kubeconfig"
+    )
+    kubeconfig = f"kubeconfig = {_str(inventory.kubeconfig)}\n" if inventory.kubeconfig else ""
+    return (
+        "\n[stack]\n"
+        + _comment(textwrap.wrap(f"A built-in stack profile, {profile.summary}.", 84), "# ")
+        + '# Its probes are Talon\'s own kinds (README, "Built-in stack profile"); every value\n'
+        "# it would hard-code is a key, shown here with its default: uncomment to change.\n"
+        f"profile = {_str(profile.name)}\n" + kubeconfig + keys
+    )
+
+
 def _config_text(inventory: Inventory, identity: NodeIdentity) -> str:
     manager = inventory.process_manager
     out = [_header(inventory, identity), "\n"]
@@ -93,6 +116,9 @@ def _config_text(inventory: Inventory, identity: NodeIdentity) -> str:
         "enabled = true\n"
         'bind = "127.0.0.1:9999"\n'
     )
+    profile = profile_for(inventory.runtime_kind, identity.platform)
+    if profile is not None:
+        out.append(_stack_text(profile, inventory))
     return "".join(out)
 
 
@@ -121,13 +147,20 @@ def _switch(present: bool, why_not: str) -> str:
     return "" if present else f"enabled = false                     # {why_not}\n"
 
 
-def _services_text(inventory: Inventory) -> str:
+def _services_text(inventory: Inventory, profile: Profile | None) -> str:
     out = [
         "# Talon's probes, written by `talon init`: one [KIND.NAME] section each.\n"
         "# A probe with enabled = false watches something that was not found here:\n"
         "# set it to true once it exists. Every kind and key: examples/full/services.toml.\n\n",
         HOST_PROBES,
     ]
+    if profile is not None:
+        out.append(
+            "\n# The runtime, the cluster and its services: config.toml's [stack] profile\n"
+            f"# {profile.name!r} checks them. A section here with the same KIND.NAME as one of\n"
+            "# its probes replaces that probe.\n"
+        )
+        return "".join(out)
     runtime = inventory.runtime_kind != "null"
     out.append(
         "\n# The container runtime answers on its control path (socket or the VM's shell).\n"
@@ -156,7 +189,8 @@ def _services_text(inventory: Inventory) -> str:
 
 def starter_config(inventory: Inventory, identity: NodeIdentity) -> StarterFiles:
     """The two files of a starter configuration for this host; both parse as TOML."""
-    files = StarterFiles(_config_text(inventory, identity), _services_text(inventory))
+    profile = profile_for(inventory.runtime_kind, identity.platform)
+    files = StarterFiles(_config_text(inventory, identity), _services_text(inventory, profile))
     tomllib.loads(files.config)  # a bug here must never reach an operator's disk
     tomllib.loads(files.services)
     return files

@@ -18,6 +18,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from talon.config import locate
+from talon.config.builtins.expand import expand
 from talon.config.models import TalonConfig
 from talon.config.probes import KIND_MODELS, ProbeSpec
 from talon.errors import ConfigError, ConfigProblem
@@ -191,9 +192,13 @@ def load(
         raise ConfigError(_problems(exc, path, text, (), TalonConfig)) from None
     services_path = resolve_services_path(config, path, env)
     services_text, services_data = read_toml(services_path, "services", allow_insecure)
-    probes = parse_services(services_text, services_data, services_path, config)
-    config = config.model_copy(update={"service_probes": probes})
+    dynamic = parse_services(services_text, services_data, services_path, config)
+    stack = expand(config, data, path, text, services_data, dynamic)
+    update: dict[str, Any] = {"service_probes": stack.probes}
+    if stack.runtime_kind is not None:  # the profile's runtime, as config.toml names none
+        update["runtime"] = config.runtime.model_copy(update={"kind": stack.runtime_kind})
+    config = config.model_copy(update=update)
     from talon.config.warnings import collect_warnings
 
-    warnings = collect_warnings(config, identity, env)
+    warnings = [*stack.warnings, *collect_warnings(config, identity, env)]
     return LoadedConfig(config, path, services_path, identity, tuple(warnings))

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from talon.config.builtins import StackConfig
 from talon.config.fleet import DeadmanConfig, FleetConfig
 from talon.config.outputs import (
     EventsConfig,
@@ -336,6 +337,7 @@ class TalonConfig(Section):
     telemetry: TelemetryConfig = TelemetryConfig()
     fleet: FleetConfig = FleetConfig()
     deadman: DeadmanConfig = DeadmanConfig()
+    stack: StackConfig = StackConfig()  # a built-in stack profile (talon.config.builtins)
 
     @field_validator("event_loop")
     @classmethod

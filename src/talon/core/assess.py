@@ -150,6 +150,13 @@ def _classify(result: ProbeResult, policy: ProbePolicy, witnessed: set[str]) -> 
     vm_answered = any(p.ok and p.path_class == "vm" for p in result.paths)
     if _failed_on_localhost(result) and (vm_answered or result.key in witnessed):
         return Fault.SPLIT_BRAIN, policy.layer
+    # A pod's own answer through exec/logs (redis-cli ping without PONG) is that service,
+    # not the cluster: the path worked (a denied exec is rbac_drift, above).
+    if policy.check in ("exec", "logs") and result.error_kind in (
+        ErrorKind.EXIT_CODE,
+        ErrorKind.BODY_MISMATCH,
+    ):
+        return Fault.SERVICE_DOWN, policy.layer
     if policy.kind == "k8s":
         if policy.check in ("node_ready", "node_schedulable", "daemonset"):
             return Fault.NODE_NOT_READY, "cluster"
@@ -315,7 +322,12 @@ def _explain(findings: list[Finding], pending: set[Fault], api: set[str]) -> tup
 def is_control_path(result: ProbeResult, config: CoreConfig) -> bool:
     """The real control path that a verification watches: heal-relevant, hosted probes."""
     policy = config.policy(result.key)
-    return policy is not None and policy.heals and result.status is not Status.SKIPPED
+    return (
+        policy is not None
+        and policy.heals
+        and policy.verify
+        and result.status is not Status.SKIPPED
+    )
 
 
 def green(result: ProbeResult) -> bool:

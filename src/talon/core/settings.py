@@ -29,6 +29,7 @@ class ProbePolicy:
     restart_target: str | None = None  # what a restart of this service acts on
     container: str | None = None  # the container a container probe watches
     restart_container: bool = False  # may a heal restart it when it runs unhealthy
+    verify: bool = True  # part of the verification gate (the control path a heal must hold)
 
     @property
     def heals(self) -> bool:

@@ -74,8 +74,11 @@ def is_stale(now: float, last_cycle_finished: float | None, stale_after_s: float
 
 
 def original_probe_name(key: str) -> str:
-    """A probe's name as the original wrote it: ``kind:name`` (``http:worker``)."""
-    return key.replace(".", ":", 1)
+    """A probe's name as the original wrote it: a built-in's bare name (``k8s_api``,
+    ``vm:redis``), ``http:worker``, any other ``kind:name`` (``launchd:gateway``)."""
+    from talon.config.builtins import original_name  # the profile knows its names
+
+    return original_name(key)
 
 
 def original_fields(

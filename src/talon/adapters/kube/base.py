@@ -6,6 +6,8 @@ the RBAC guard and the daemon see this interface and ``ClusterError`` only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from talon.errors import ErrorKind
@@ -17,6 +19,15 @@ class ClusterError(Exception):
     def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """A command that ran in a pod: its own exit code and output (the API path worked)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
 class ClusterClient(Protocol):
@@ -44,6 +55,27 @@ class ClusterClient(Protocol):
         timeout: float,
     ) -> bool:
         """Whether ``as_user`` (default: the client's own identity) may ``verb`` ``resource``."""
+        ...
+
+    async def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None,
+        timeout: float,
+    ) -> ExecResult:
+        """Run ``command`` in the pod, through the API server and the kubelet (pods/exec).
+
+        A command that ran, whatever its exit code, is an ``ExecResult``; the path
+        failing (denied, refused, no such pod) is a ``ClusterError``."""
+        ...
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str | None, tail_lines: int, timeout: float
+    ) -> str:
+        """The last ``tail_lines`` lines of the pod's log, through the kubelet (pods/log)."""
         ...
 
     async def apply(self, manifest: str, timeout: float) -> str:

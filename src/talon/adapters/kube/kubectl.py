@@ -20,12 +20,13 @@ that cannot be spawned is ``tool_missing``, naming the PATH searched and the fix
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from talon.adapters.command import CommandResult, run_command
-from talon.adapters.kube.base import ClusterError
+from talon.adapters.kube.base import ClusterError, ExecResult
 from talon.adapters.tool import missing
 from talon.errors import ErrorKind
 
@@ -65,6 +66,10 @@ _TALKED = frozenset(
         ErrorKind.UNREACHABLE,
     }
 )
+
+
+# What kubectl exec says when the command ran in the pod and exited non-zero (it exits so too).
+_TERMINATED = re.compile(r"command terminated with exit code (\d+)")
 
 
 def request_timeout(timeout: float) -> str:
@@ -189,6 +194,34 @@ class KubectlClient:
         if result.exit_code in (0, 1) and not complaints:
             return result.exit_code == 0
         raise classify(result, timeout)
+
+    async def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None,
+        timeout: float,
+    ) -> ExecResult:
+        """``kubectl exec -n NS POD [-c C] -- COMMAND``: the command's own exit code and
+        output once it ran; the API or kubelet path failing is a ``ClusterError``."""
+        args = ["-n", namespace, "exec", pod, *(["-c", container] if container else [])]
+        result = await self.run([*args, "--", *command], timeout)
+        if result.ok:
+            return ExecResult(0, result.stdout, result.stderr)
+        ran = None if result.timed_out or result.spawn_error else _TERMINATED.search(result.stderr)
+        if ran is not None:
+            stderr = _TERMINATED.sub("", result.stderr).strip()
+            return ExecResult(int(ran.group(1)), result.stdout, stderr)
+        raise classify(result, timeout)
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str | None, tail_lines: int, timeout: float
+    ) -> str:
+        """``kubectl logs -n NS POD [-c C] --tail=N``."""
+        args = ["-n", namespace, "logs", pod, f"--tail={tail_lines}"]
+        return await self._checked([*args, *(["-c", container] if container else [])], timeout)
 
     async def apply(self, manifest: str, timeout: float) -> str:
         """``kubectl apply -f MANIFEST``: what it printed (stdout, then stderr)."""
