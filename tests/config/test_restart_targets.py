@@ -71,3 +71,21 @@ def test_a_passing_probe_beside_it_is_not_blamed() -> None:
     sim = Sim(config(policy("script.nas_mount", restart_target=None), policy("http.web")))
     sim.tick(down("script.nas_mount", ErrorKind.EXIT_CODE), result("http.web"))
     assert sim.heals() == []
+
+
+def test_an_original_format_config_keeps_the_originals_rules(
+    tmp_path: Path, identity: NodeIdentity
+) -> None:
+    """Its scripts pass on exit 0 and fail on anything else, and its /health answers 200
+    always (its gateway heartbeat reads the body); a Talon-format config keeps Talon's."""
+    shutil.copytree(EXAMPLES / "reference", tmp_path / "ref")
+    loaded = load(tmp_path / "ref" / "config.toml", identity=identity)
+    scripts = {p.key: p for p in loaded.probes if p.kind == "script"}
+    assert scripts["script.nas_mount"].exit_codes == "zero_ok"  # type: ignore[union-attr]
+    assert loaded.config.health.unhealthy_status == 200
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.toml").write_text('services_file = "services.toml"\n')
+    (tmp_path / "mine" / "services.toml").write_text('[script.x]\ncommand = "true"\n')
+    mine = load(tmp_path / "mine" / "config.toml", identity=identity)
+    assert mine.probes[0].exit_codes == "nagios"  # type: ignore[union-attr]
+    assert mine.config.health.unhealthy_status == 503

@@ -41,6 +41,26 @@ def test_nagios_exit_codes(code: int, status: Status, ctx: ProbeContext) -> None
     assert obs.detail["exit_code"] == code
 
 
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        (0, Status.OK, None),
+        (1, Status.CRITICAL, ErrorKind.EXIT_CODE),
+        (3, Status.CRITICAL, ErrorKind.EXIT_CODE),
+        (127, Status.UNKNOWN, ErrorKind.TOOL_MISSING),
+    ],
+)
+def test_the_originals_rule_zero_ok_anything_else_fails(
+    code: int, status: Status, kind: ErrorKind | None, ctx: ProbeContext
+) -> None:
+    """``exit_codes = "zero_ok"`` (an original-format services file): its `test -d X`
+    exiting 1 is a failure, as the original judged it, not a Nagios warning; a command
+    that is not there still cannot tell."""
+    spec = ScriptProbe(name="s", kind="script", command=f"exit {code}", exit_codes="zero_ok")
+    obs = asyncio.run(script_probe.probe(spec, ctx))
+    assert (obs.status, obs.error_kind) == (status, kind)
+
+
 def test_missing_binary_is_a_visible_unknown_not_silence(ctx: ProbeContext) -> None:
     """R1, F26: a plugin that is not on PATH (exit 127) is this node's tooling: unknown,
     ``tool_missing``, with the shell's own words, the PATH searched and the fix."""

@@ -97,3 +97,33 @@ def test_original_probe_names_are_kind_colon_name() -> None:
     assert original_probe_name("http.worker") == "http:worker"
     assert original_probe_name("launchd.voice_agent") == "launchd:voice_agent"
     assert original_probe_name("script.a.b") == "script:a.b"
+
+
+def test_unhealthy_status_200_answers_as_the_original_did() -> None:
+    """[health] unhealthy_status = 200 (an original-format config's default): the code is
+    200 whatever the node's state; the body still says why it is not ok."""
+    from talon.core import CoreState, Hold, NodeState
+    from talon.faults import Fault
+    from talon.node import NodeIdentity
+    from talon.web.health import health_payload
+
+    held = CoreState(node=NodeState.HOLD, hold=Hold(0.0, 1e9, Fault.FAILED_RECOVERY))
+    common = {
+        "state": held,
+        "identity": NodeIdentity.detect(),
+        "now": 10.0,
+        "last_cycle_started": 9.0,
+        "last_cycle_finished": 9.5,
+        "stale_after_s": 100.0,
+        "shadow": False,
+        "config_error": None,
+        "tasks": {},
+        "running_actions": [],
+        "version": "x",
+    }
+    code, body = health_payload(**common)  # type: ignore[arg-type]
+    assert code == 503
+    code, body = health_payload(**common, unhealthy_status=200)  # type: ignore[arg-type]
+    assert code == 200
+    assert body["ok"] is False
+    assert body["reasons"] == ["signal is failed recovery"]

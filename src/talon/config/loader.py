@@ -197,6 +197,8 @@ def load(
     update: dict[str, Any] = {"service_probes": stack.probes}
     if stack.runtime_kind is not None:  # the profile's runtime, as config.toml names none
         update["runtime"] = config.runtime.model_copy(update={"kind": stack.runtime_kind})
+    if stack.original:  # the original's /health answered 200 always; its gateway reads that
+        update["health"] = config.health.model_copy(update={"unhealthy_status": 200})
     config = config.model_copy(update=update)
     from talon.config.warnings import collect_warnings
 

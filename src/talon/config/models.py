@@ -111,6 +111,12 @@ class ProbesConfig(Section):
 class HealthConfig(Section):
     enabled: bool = True
     bind: str = "127.0.0.1:9999"
+    unhealthy_status: Literal[200, 503] = Field(
+        503,
+        description="Talon-only: the HTTP status of /health when the node is not well (the "
+        "body says why either way); 200 answers as the original Talon did, always 200 "
+        "(the default for an original-format config).",
+    )
     token: SecretRef | None = Field(
         None,
         description="Talon-only: a bearer token (env:NAME or secret:NAME) every request must "

@@ -234,6 +234,12 @@ class ScriptProbe(ProbeBase):
     command: NonBlank = Field(
         description="Run with `sh -c`; exit 0 ok, 1 warning, 2 critical, 3 unknown."
     )
+    exit_codes: Literal["nagios", "zero_ok"] = Field(
+        "nagios",
+        description="nagios: 0 ok, 1 warning, 2 critical, 3 unknown; zero_ok: 0 ok, anything "
+        "else critical (the original Talon's rule; the default in an original-format "
+        "services file). Either way 126/127 (not executable, not found) is unknown.",
+    )
     in_vm: bool = Field(
         False,
         description="Run inside the VM through the runtime's shell (a VM-side witness); the "

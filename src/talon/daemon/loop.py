@@ -336,10 +336,11 @@ class Daemon:
     def interval(self) -> float:
         return pace.interval(self.w.loaded.config, self.watch.state)
 
-    def _pace(self) -> dict[str, float]:
+    def _pace(self) -> dict[str, float | int]:
         loaded, every = self.w.loaded, self.interval()
         stale = pace.stale_after(loaded.config, loaded.probes, every, bool(self.executor.running))
-        return {"interval_s": every, "stale_after_s": stale}
+        code = int(loaded.config.health.unhealthy_status)
+        return {"interval_s": every, "stale_after_s": stale, "unhealthy_status": code}
 
     # --------------------------------------------------------------- cycle
     async def _cycle(self) -> None:

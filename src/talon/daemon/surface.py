@@ -32,6 +32,7 @@ class Snapshot:
     cycle_finished: float | None = None
     interval_s: float = 60.0
     stale_after_s: float = 135.0
+    unhealthy_status: int = 503  # [health] unhealthy_status: 200 answers as the original did
     last_command: dict[str, Any] | None = None  # the last operator command, as answered
 
 
@@ -91,6 +92,7 @@ class Surface:
             probes=[(r.key, r.state) for r in s.report.results] if s.report else (),
             worker_restarts=restarts if isinstance(restarts, int) else 0,
             updated_at_unix=None if finished is None else int(self.clock.to_wall(finished)),
+            unhealthy_status=s.unhealthy_status,
         )
         payload["operator"] = {"last_command": s.last_command}
         return code, payload

@@ -87,6 +87,8 @@ async def probe(spec: ScriptProbe, ctx: ProbeContext) -> Observation:
         message = not_runnable(result, path, spec.in_vm)
         return Observation(Status.UNKNOWN, message, ErrorKind.TOOL_MISSING, detail=detail)
     status = _EXIT_STATUS.get(code if code is not None else -1, Status.CRITICAL)
+    if spec.exit_codes == "zero_ok" and code != 0:  # the original's rule: non-zero fails
+        status = Status.CRITICAL
     message = line or f"exit {code}"
     return Observation(
         status, message, None if status is Status.OK else ErrorKind.EXIT_CODE, detail=detail

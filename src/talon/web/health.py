@@ -182,6 +182,7 @@ def health_payload(
     probes: Sequence[tuple[str, str]] = (),
     worker_restarts: int = 0,
     updated_at_unix: int | None = None,
+    unhealthy_status: int = 503,
 ) -> tuple[int, dict[str, Any]]:
     """Return ``(http_status, payload)`` for ``/health``.
 
@@ -234,4 +235,4 @@ def health_payload(
             updated_at_unix=updated_at_unix,
         )
     )
-    return (503 if reasons else 200), payload
+    return (unhealthy_status if reasons else 200), payload

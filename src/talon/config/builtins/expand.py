@@ -31,6 +31,7 @@ class Stack:
     probes: tuple[ProbeSpec, ...] = ()  # the built-ins, then the services file's
     runtime_kind: str | None = None  # to apply: the profile's, when config.toml names none
     warnings: tuple[str, ...] = field(default=())
+    original: bool = False  # the original Talon's format: its rules where Talon's differ
 
 
 def _which(
@@ -134,6 +135,8 @@ def expand(
     dynamic: tuple[ProbeSpec, ...],
 ) -> Stack:
     """The probes this config runs: its stack's built-ins, then its services file's."""
+    if is_original(data, services):
+        dynamic = tuple(_as_original(p) for p in dynamic)
     profile, warnings = _which(config, data, services)
     if profile is None:
         return Stack(None, dynamic, None, tuple(warnings))
@@ -151,4 +154,13 @@ def expand(
         tuple(b for b in builtins if b.key not in mine) + dynamic,
         None if named else profile.runtime_kind,
         tuple(warnings),
+        is_original(data, services),
     )
+
+
+def _as_original(probe: ProbeSpec) -> ProbeSpec:
+    """A script of the original's services file passes on exit 0 and fails on anything
+    else (the original's rule): its `exit 1` is a failure, not a Nagios warning."""
+    if probe.kind == "script" and "exit_codes" not in probe.model_fields_set:
+        return probe.model_copy(update={"exit_codes": "zero_ok"})
+    return probe
