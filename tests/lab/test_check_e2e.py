@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -20,6 +22,7 @@ from talon.lab.kube import layout
 from talon.lab.kube.seed import KUBELET_CLIENT_CRB
 from talon.lab.substrate import Lab
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCHEMA = json.loads(resources.files("talon.schemas").joinpath("check.schema.json").read_text())
 
 
@@ -172,3 +175,75 @@ def test_pods_follow_the_vm_and_a_pod_delete_restarts_its_service(lab: Lab) -> N
         assert check(lab)["exit_code"] == 0
     finally:
         faults.heal_all(lab)
+
+
+def test_the_originals_own_config_files_run_the_original_built_ins_against_the_lab(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Issue 20: the original's own config.toml and services.toml (examples/reference),
+    unchanged but for a [stack] table that points the built-ins at this lab (its ports,
+    its kubeconfig, its engine socket and namespace): `talon --check` runs the original's
+    built-in probes under their original names beside the file's own, exits 0 as the
+    original did, and `talon validate` shows the SOS wiring of the [escalation] keys."""
+    ref = tmp_path / "ref"
+    shutil.copytree(EXAMPLES / "reference", ref)
+    ports, socket = lab.ports(), lab.engine_socket()
+    stack = {
+        "engine_socket": str(socket),
+        "namespace": "default",
+        "api_port": ports.kubeapi,
+        "redis_port": ports.redis,
+        "inngest_port": ports.inngest,
+        "typesense_port": ports.typesense,
+        "worker_port": ports.worker,
+        "kubeconfig": str(layout.kubeconfig_path(lab.dir)),
+        "kube_server": f"127.0.0.1:{ports.kubeapi}",
+    }
+    with (ref / "config.toml").open("a") as f:
+        f.write("\n[stack]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in stack.items()))
+    env = {
+        **os.environ,
+        "PATH": f"{lab.dir / 'bin'}{os.pathsep}{os.environ['PATH']}",  # the lab's colima
+        "COLIMA_HOME": str(lab.dir / "vm"),
+        "KUBECACHEDIR": str(layout.cache_dir(lab.dir)),
+        "TALON_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    def talon(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "talon", "--config", str(ref / "config.toml"), *args]
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=90)
+
+    done = talon("--check")
+    assert done.returncode == 0, done.stderr  # the original's --check always exits 0
+    results = {r["name"]: r for r in json.loads(done.stdout)}
+    builtins = {
+        "colima",
+        "docker",
+        "talos_container",
+        "k8s_api",
+        "node_ready",
+        "node_schedulable",
+        "flannel",
+        "redis",
+        "kubelet_proxy_rbac",
+        "vm:docker",
+        "vm:k8s_api",
+        "vm:redis",
+        "vm:inngest",
+        "vm:typesense",
+        "http:inngest",
+        "http:typesense",
+        "http:worker",
+    }
+    mine = {"launchd:voice_agent", "http:voice_agent", "http:gateway_slack", "script:nas_mount"}
+    assert set(results) == builtins | mine
+    passing = {name for name, r in results.items() if r["passed"]}
+    # what the lab really serves answers through the original's probes
+    assert {"colima", "docker", "k8s_api", "node_ready", "node_schedulable", "flannel"} <= passing
+    assert {"http:inngest", "http:typesense"} <= passing
+    assert "talos_container" not in passing  # the lab's engine runs no container by that name
+    validated = json.loads(talon("validate").stdout)
+    counts = [validated[f"{k}_probe_count"] for k in ("http", "launchd", "script")]
+    assert counts == [5, 1, 1]  # as the original counted: its 3 built-in http probes too
+    warnings = " ".join(validated["warnings"])
+    assert "sos_recipient: iMessage needs macOS" in warnings  # wired, and honest about it

@@ -17,6 +17,7 @@ from talon.node import NodeIdentity
 
 def summary(loaded: LoadedConfig) -> dict[str, Any]:
     from talon.actions.sos import host_warnings
+    from talon.config.builtins import builtin_keys
 
     kinds = Counter(p.kind for p in loaded.probes)
     # Keys valid anywhere that this host cannot honour (the SOS and notify ones).
@@ -28,7 +29,10 @@ def summary(loaded: LoadedConfig) -> dict[str, Any]:
         "services_path": str(loaded.services_path),
         "http_probe_count": kinds["http"],
         "launchd_probe_count": kinds["service"] + kinds["launchd"] + kinds["systemd"],
-        "script_probe_count": kinds["script"],
+        # the original's built-in VM witnesses were not script probes there
+        "script_probe_count": sum(
+            p.kind == "script" and p.key not in builtin_keys() for p in loaded.probes
+        ),
         "files": {"config": str(loaded.config_path), "services": str(loaded.services_path)},
         "node": loaded.identity.as_dict(),
         "check_interval_secs": loaded.config.check_interval_secs,
