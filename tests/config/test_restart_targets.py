@@ -83,9 +83,11 @@ def test_an_original_format_config_keeps_the_originals_rules(
     scripts = {p.key: p for p in loaded.probes if p.kind == "script"}
     assert scripts["script.nas_mount"].exit_codes == "zero_ok"  # type: ignore[union-attr]
     assert loaded.config.health.unhealthy_status == 200
+    assert loaded.config.agent.prompt_via == "stdin"  # its `pi -p` reads the prompt there
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "config.toml").write_text('services_file = "services.toml"\n')
     (tmp_path / "mine" / "services.toml").write_text('[script.x]\ncommand = "true"\n')
     mine = load(tmp_path / "mine" / "config.toml", identity=identity)
     assert mine.probes[0].exit_codes == "nagios"  # type: ignore[union-attr]
     assert mine.config.health.unhealthy_status == 503
+    assert mine.config.agent.prompt_via == "argument"

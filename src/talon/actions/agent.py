@@ -70,10 +70,17 @@ async def agent_handoff(
     timeout: float,
     env: Mapping[str, str],
     extra_env: Mapping[str, str],
+    via: str = "argument",
 ) -> Outcome:
+    """The prompt is in a file (TALON_PROMPT_FILE, ``{prompt}``) and on stdin, always;
+    ``via = "argument"`` also appends the file's path when the command has no ``{prompt}``."""
     atomic_write(prompt_path, prompt.encode())
     quoted = shlex.quote(str(prompt_path))
-    line = command.replace("{prompt}", quoted) if "{prompt}" in command else f"{command} {quoted}"
+    line = command.replace("{prompt}", quoted) if "{prompt}" in command else command
+    if via == "argument" and "{prompt}" not in command:
+        line = f"{command} {quoted}"
     child_env = {**env, **extra_env, "TALON_PROMPT_FILE": str(prompt_path)}
-    result = await run_command(["sh", "-c", line], timeout=timeout, env=child_env)
+    result = await run_command(
+        ["sh", "-c", line], timeout=timeout, env=child_env, input=prompt.encode()
+    )
     return from_command(result, "agent", timeout)

@@ -199,6 +199,8 @@ def load(
         update["runtime"] = config.runtime.model_copy(update={"kind": stack.runtime_kind})
     if stack.original:  # the original's /health answered 200 always; its gateway reads that
         update["health"] = config.health.model_copy(update={"unhealthy_status": 200})
+        # and its agents read the prompt on stdin, with no argument appended
+        update["agent"] = config.agent.model_copy(update={"prompt_via": "stdin"})
     config = config.model_copy(update=update)
     from talon.config.warnings import collect_warnings
 

@@ -93,6 +93,13 @@ class AgentConfig(Section):
     cloud_command: str = ""
     local_command: str = ""
     timeout_secs: Seconds = 300
+    prompt_via: Literal["argument", "stdin"] = Field(
+        "argument",
+        description="Talon-only: how the command gets the prompt besides TALON_PROMPT_FILE "
+        "and stdin: `argument` appends the prompt file's path (unless the command has "
+        "{prompt}); `stdin` only on stdin, as the original Talon did (the default for an "
+        "original-format config, whose `pi -p ...` reads its prompt from stdin).",
+    )
 
 
 class ProbesConfig(Section):

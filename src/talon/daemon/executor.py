@@ -304,6 +304,7 @@ class Executor:
             timeout=w.loaded.config.agent.timeout_secs,
             env=w.ctx.env,
             extra_env=self._action_env(action),
+            via=w.loaded.config.agent.prompt_via,
         )
 
     async def _notify(self, action: Action, view: CycleView, w: Wiring) -> Outcome:
