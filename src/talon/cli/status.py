@@ -102,6 +102,9 @@ def worker_line(worker: dict[str, Any]) -> str:
         parts.append(f"port {worker.get('port')} held: {blocked.get('why')}")
     if worker.get("owner_error"):
         parts.append(f"owner check: {worker['owner_error']}")
+    if missing := worker.get("secrets_not_leased"):
+        names = ", ".join(f"{m.get('env')} ({m.get('secret')})" for m in missing)
+        parts.append(f"started without secrets {names}: see the log")
     if worker.get("supervised_by") and worker["supervised_by"] != "this instance":
         parts.append(f"by {worker['supervised_by']}")
     return ", ".join(parts)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from talon.config import locate
 from talon.config.builtins.expand import expand
-from talon.config.models import TalonConfig
+from talon.config.models import ORIGINAL_WORKER_SECRETS, TalonConfig
 from talon.config.probes import KIND_MODELS, ProbeSpec
 from talon.errors import ConfigError, ConfigProblem
 from talon.node import NodeIdentity, expand_path
@@ -201,6 +201,10 @@ def load(
         update["health"] = config.health.model_copy(update={"unhealthy_status": 200})
         # and its agents read the prompt on stdin, with no argument appended
         update["agent"] = config.agent.model_copy(update={"prompt_via": "stdin"})
+        if config.worker is not None:  # and its worker got WORKER_ROLE=host and 7 leased secrets
+            update["worker"] = config.worker.model_copy(
+                update={"env": {"WORKER_ROLE": "host"}, "secrets": dict(ORIGINAL_WORKER_SECRETS)}
+            )
     config = config.model_copy(update=update)
     from talon.config.warnings import collect_warnings
 

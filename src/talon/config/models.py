@@ -8,6 +8,8 @@ keys (R34) and range-checks its values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,6 +30,10 @@ from talon.config.telemetry import TelemetryConfig
 Seconds = Annotated[int, Field(ge=1, le=86_400 * 7)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
 Count = Annotated[int, Field(ge=1, le=1_000)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SecretName = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+]
 
 
 class Section(BaseModel):
@@ -58,6 +64,18 @@ class WorkerConfig(Section):
     log_stdout: str = Field("", description="File the worker's stdout is appended to.")
     log_stderr: str = Field("", description="File the worker's stderr is appended to.")
     env_file: str = Field("", description="KEY=VALUE file loaded into the worker's env.")
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description='Talon-only: ENV_NAME = "value" set in the worker\'s env before env_file '
+        '(an original-format config gets WORKER_ROLE = "host", as the original set it).',
+    )
+    secrets: dict[EnvName, SecretName] = Field(
+        default_factory=dict,
+        description='Talon-only: ENV_NAME = "secret_name", leased with `secrets lease NAME '
+        "--ttl 24h` at each start (bounded by [secrets] timeout_secs) and set after env_file; "
+        "a failed lease is logged and skipped. An original-format config gets the original's "
+        "seven.",
+    )
     drain_timeout_secs: Seconds = 5
     health_interval_secs: Seconds = 30
     health_failures_before_restart: Count = 3
@@ -76,6 +94,21 @@ class WorkerConfig(Section):
         if not value.startswith("/"):
             raise ValueError(f"must be an absolute URL path starting with '/', got {value!r}")
         return value
+
+
+# The original's worker got these leased secrets (worker.rs): what an original-format config
+# gets as [worker] secrets (loader.py).
+ORIGINAL_WORKER_SECRETS: Mapping[str, str] = MappingProxyType(
+    {
+        "CLAUDE_CODE_OAUTH_TOKEN": "claude_oauth_token",
+        "TODOIST_CLIENT_SECRET": "todoist_client_secret",
+        "TODOIST_API_TOKEN": "todoist_api_token",
+        "FRONT_WEBHOOK_SECRET": "front_rules_webhook_secret",
+        "FRONT_API_TOKEN": "front_api_token",
+        "VERCEL_WEBHOOK_SECRET": "vercel_webhook_secret",
+        "REVALIDATION_SECRET": "revalidation_secret",
+    }
+)
 
 
 class EscalationConfig(Section):

@@ -61,6 +61,7 @@ class WorkerLink:
                 journal=journal,
                 log=log,
                 clock=clock,
+                secrets=w.secrets,  # leases its [worker] secrets; remembered for redaction
             )
             return True
         return False
@@ -78,7 +79,7 @@ class WorkerLink:
         self._w = w
         config = w.loaded.config.worker
         if self.sup is not None and config is not None and config.command:
-            self.sup.reconfigure(config, w.ctx.env)
+            self.sup.reconfigure(config, w.ctx.env, w.secrets)
 
     def poke(self) -> None:
         if self.sup is not None:

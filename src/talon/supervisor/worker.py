@@ -1,8 +1,9 @@
 """Keep the worker process alive: spawn, watch, poll health, restart with backoff, defer.
 
-The worker is Talon's child, in its own process group, with the env file
-merged into Talon's subprocess environment, its working directory, and its
-stdout/stderr appended to log files. One ``run()`` loop owns it:
+The worker is Talon's child, in its own process group, with ``[worker] env``,
+the env file and the leased ``[worker] secrets`` merged into Talon's subprocess
+environment (``workerenv``), its working directory, and its stdout/stderr
+appended to log files. One ``run()`` loop owns it:
 
 - single owner (F9, R23): when ``external_label`` is loaded in any domain of
   the process manager, Talon does not supervise (and stops its own copy). The
@@ -46,11 +47,12 @@ from talon.errors import TalonError
 from talon.node import expand_path
 from talon.store import StoreError, atomic_write
 from talon.supervisor import policy, ports
-from talon.supervisor.envfile import load_env_file
+from talon.supervisor.workerenv import build_env
 
 if TYPE_CHECKING:
     import aiohttp
 
+    from talon.actions.secrets import Secrets
     from talon.store.journal import Journal
 
 STARTUP_POLL_S = 0.5
@@ -74,9 +76,12 @@ class WorkerSupervisor:
         journal: Journal | None = None,
         log: Any = None,
         clock: Callable[[], float] = time.time,
+        secrets: Secrets | None = None,
     ) -> None:
         self.config = config
         self.env = dict(env)
+        self.secrets = secrets  # None: leased with the default [secrets] timeout
+        self.lease_failures: list[dict[str, str]] = []  # at the last start
         self._pm = process_manager
         self.log_dir = log_dir
         self.status_path = status_path
@@ -141,6 +146,7 @@ class WorkerSupervisor:
             "health": self.health,
             "sync": self.sync,
             "error": self.error,
+            "secrets_not_leased": self.lease_failures,
             "updated_at": self.clock(),
         }
 
@@ -153,10 +159,13 @@ class WorkerSupervisor:
         """Re-check the owner and the schedule now (the daemon calls this every cycle)."""
         self._poke.set()
 
-    def reconfigure(self, config: WorkerConfig, env: Mapping[str, str]) -> None:
+    def reconfigure(
+        self, config: WorkerConfig, env: Mapping[str, str], secrets: Secrets | None = None
+    ) -> None:
         """A reloaded config: used from the next start on; the running worker is left alone."""
         self.config = config
         self.env = dict(env)
+        self.secrets = secrets or self.secrets
         self.poke()
 
     def forward(self, sig: signal.Signals) -> None:
@@ -310,9 +319,7 @@ class WorkerSupervisor:
         delay = self.last_exit.get("delay_s") if self.last_exit else None
         self._note("start", attempt=self.attempts, delay_s=delay, command=cfg.command)
         try:
-            env = dict(self.env)
-            if cfg.env_file:
-                env |= load_env_file(expand_path(cfg.env_file, self.env))
+            env = await self._env()
             with (
                 self._log_file(cfg.log_stdout, "out") as out,
                 self._log_file(cfg.log_stderr, "err") as err,
@@ -340,6 +347,19 @@ class WorkerSupervisor:
         self.health = {"ok": None, "failures": 0, "at": None, "message": "starting"}
         self._set_state("running")
         self._say("worker.started", pid=self.pid, attempt=self.attempts)
+
+    async def _env(self) -> dict[str, str]:
+        """The worker's env; each failed lease is logged (name and fix, never a value)."""
+        if self.secrets is None:
+            from talon.actions.secrets import Secrets
+            from talon.config.outputs import SecretsConfig
+
+            self.secrets = Secrets(SecretsConfig(), self.env)
+        env, failed = await build_env(self.config, self.env, self.secrets)
+        self.lease_failures = [failure.as_dict() for failure in failed]
+        for failure in failed:
+            self._say("worker.secret_not_leased", **failure.as_dict())
+        return env
 
     def _log_file(self, configured: str, stream: str) -> BinaryIO:
         path = (
