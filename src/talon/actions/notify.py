@@ -211,38 +211,31 @@ class Notifier:
         return Delivery(channel.name, ok, detail, attempt, time.monotonic() - started, retry_at)
 
     async def _try(self, channel: Channel, message: Message) -> tuple[bool, str]:
+        """One delivery, bounded; a broken channel never breaks the others (F16)."""
         timeout = self.config.timeout_secs
-        if not isinstance(channel, ChannelConfig):
-            return await self._adapter(channel, message, timeout)
-        try:
-            async with asyncio.timeout(timeout):
-                secret = await self.secrets.resolve(channel.secret) if channel.secret else None
-                if channel.url is not None:
-                    return await _apprise(channel.url, secret, message, timeout)
-                assert channel.command is not None  # the config allows exactly one of the two
-                return await self._command(channel.command, secret, message, timeout)
-        except TimeoutError:
-            return False, f"no answer within {timeout}s"
-        except SecretError as exc:
-            return False, str(exc)
-        except Exception as exc:  # a broken channel must not break the others (F16)
-            return False, f"{type(exc).__name__}: {exc}"
-
-    async def _adapter(
-        self, adapter: Adapter, message: Message, timeout: float
-    ) -> tuple[bool, str]:
-        budget = timeout * adapter.steps
+        budget = timeout * (channel.steps if not isinstance(channel, ChannelConfig) else 1)
         try:
             async with asyncio.timeout(budget):
-                return await adapter.deliver(
-                    message, secrets=self.secrets, env=self.env, timeout=timeout
-                )
+                return await self._deliver_one(channel, message, timeout)
         except TimeoutError:
             return False, f"no answer within {budget:g}s"
         except SecretError as exc:
             return False, str(exc)
         except Exception as exc:  # a broken channel must not break the others (F16)
             return False, f"{type(exc).__name__}: {exc}"
+
+    async def _deliver_one(
+        self, channel: Channel, message: Message, timeout: float
+    ) -> tuple[bool, str]:
+        if not isinstance(channel, ChannelConfig):  # an adapter Talon built (the SOS keys)
+            return await channel.deliver(
+                message, secrets=self.secrets, env=self.env, timeout=timeout
+            )
+        secret = await self.secrets.resolve(channel.secret) if channel.secret else None
+        if channel.url is not None:
+            return await _apprise(channel.url, secret, message, timeout)
+        assert channel.command is not None  # the config allows exactly one of the two
+        return await self._command(channel.command, secret, message, timeout)
 
     async def _command(
         self, argv: Sequence[str], secret: str | None, message: Message, timeout: float
