@@ -21,3 +21,6 @@ bench-worker: setup
 	bash scripts/bench-setup.sh
 	.venv/bin/python -m bench.worker_restart
 	.venv/bin/python -m bench.script_cost
+# last-probe.json: build, serialise and write at 100/1000/5000 probes, against an open-file floor
+.PHONY: bench-store
+bench-store: setup ; .venv/bin/python -m bench.last_probe

@@ -27,16 +27,24 @@ class ConfigProblem:
     def render(self) -> str:
         where = str(self.file) + (f":{self.line}" if self.line else "")
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message} (fix: {self.fix})"
+        return f"{where}{key}: {self._said(self.message)} (fix: {self._said(self.fix)})"
 
     def as_dict(self) -> dict[str, object]:
         return {
             "file": str(self.file),
             "line": self.line,
             "key": self.key,
-            "message": self.message,
-            "fix": self.fix,
+            "message": self._said(self.message),
+            "fix": self._said(self.fix),
         }
+
+    @staticmethod
+    def _said(text: str) -> str:
+        """A message may quote the bad value: its secrets are masked (every CLI output,
+        log line, ``/health`` and the page show a problem through here)."""
+        from talon.redact import redact_text
+
+        return redact_text(text)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 from talon.core.model import CoreState, Incident
 from talon.host import resource_findings
 from talon.node import NodeIdentity
+from talon.redact import redact_text
 from talon.report import DEGRADED
 from talon.web.health import cycle_age, held_heals, pauses, probe_summary
 
@@ -28,6 +29,12 @@ def _answered_by(probe: dict[str, Any]) -> str | None:
             target: str | None = path.get("target")
             return target
     return None
+
+
+def _path(path: dict[str, Any]) -> dict[str, Any]:
+    """A path as shown: what a probe's output said, secrets masked (R26)."""
+    said = path.get("message")
+    return {**path, "message": redact_text(said)} if isinstance(said, str) and said else path
 
 
 def _degraded(probe: dict[str, Any]) -> bool:
@@ -60,12 +67,12 @@ def _probes(state: CoreState, report: dict[str, Any] | None) -> list[dict[str, A
                 "informational": probe.get("informational", False),
                 "status": probe["status"],
                 "degraded": _degraded(probe),
-                "message": probe.get("message", ""),
+                "message": redact_text(probe.get("message") or ""),
                 "error_kind": probe.get("error_kind"),
                 "latency_ms": probe.get("latency_ms"),
                 "endpoint_class": probe.get("endpoint_class"),
                 "answered_by": _answered_by(probe),
-                "paths": probe.get("paths", []),
+                "paths": [_path(p) for p in probe.get("paths") or ()],
                 "classification": fault,
                 "explained": explained,
                 "consecutive_failures": state.counters.get(probe["key"], 0),
@@ -179,5 +186,5 @@ def status_view(
         "findings": [] if resources is None else resource_findings(resources),
         "recent_incidents": [i.as_dict() for i in recent_incidents],
         "daemon": daemon,
-        "warnings": list(warnings),
+        "warnings": [redact_text(w) for w in warnings],
     }

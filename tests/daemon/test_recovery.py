@@ -1,16 +1,23 @@
 """What the last Talon's actions came to, told to the core at start (F14, F21), and a heal
-whose journal record cannot be written (R31): never believed to have run."""
+whose journal record cannot be written (F24, R31): it runs, journalled in memory, and is
+never fired twice by this process."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 from talon.clock import Clock
 from talon.core import Action, ActionKind, ActionStatus, CoreState, Incident
 from talon.core.model import Pending
 from talon.daemon.recovery import close_interrupted, outcomes_for
 from talon.store.journal import Journal
+
+# What Outputs reads of the wiring here: no event sink.
+NO_EVENTS = SimpleNamespace(
+    loaded=SimpleNamespace(config=SimpleNamespace(events=SimpleNamespace(sink=None)))
+)
 
 
 def _action(n: int, kind: ActionKind = ActionKind.FORCE_CYCLE) -> Action:
@@ -60,11 +67,11 @@ def test_no_incident_no_outcomes(tmp_path: Path) -> None:
     assert outcomes_for(CoreState(), Journal(tmp_path / "journal.jsonl")) == []
 
 
-def test_a_heal_whose_journal_record_cannot_be_written_is_not_run_and_says_so(
+def test_a_heal_whose_journal_record_cannot_be_written_runs_once_journalled_in_memory(
     tmp_path: Path,
 ) -> None:
-    """R31: a heal Talon could not remember is one it might fire twice: it is skipped, and
-    the core, told 'skipped', never verifies it. A notification still goes out."""
+    """F24: a full disk degrades, never blinds: the heal runs, its key is kept in memory so
+    this process never fires it twice, and the write error is reported."""
     from talon.daemon.executor import Executor
     from talon.daemon.outputs import Outputs
     from talon.daemon.view import CycleView
@@ -82,7 +89,7 @@ def test_a_heal_whose_journal_record_cannot_be_written_is_not_run_and_says_so(
         journal=journal,
         bundles=Bundles(state_dir / "incidents"),
         clock=Clock(),
-        wiring=lambda: None,  # type: ignore[arg-type,return-value]
+        wiring=lambda: NO_EVENTS,  # type: ignore[arg-type,return-value]
         log=get_logger(),
         metrics=TalonMetrics("n1", "linux"),
         node_id="n1",
@@ -100,9 +107,13 @@ def test_a_heal_whose_journal_record_cannot_be_written_is_not_run_and_says_so(
     executor = Watching(wiring=lambda: None, outputs=outputs, state_dir=state_dir, clock=Clock())  # type: ignore[arg-type,return-value]
     view = CycleView(CoreState(), None)
     heal = asyncio.run(executor.run(_action(1), view))
+    again = asyncio.run(executor.run(_action(1), view))
     notice = asyncio.run(executor.run(_action(1, ActionKind.NOTIFY), view))
-    assert heal.status is ActionStatus.SKIPPED
-    assert "journal cannot be written" in heal.detail
-    assert ran == ["notify"]  # the heal never ran; the notice did
+    assert heal.status is ActionStatus.DONE
+    assert again.status is ActionStatus.SKIPPED  # the same key: remembered in memory
+    assert "replay-safe" in again.detail
+    assert ran == ["force_cycle", "notify"]
     assert notice.status is ActionStatus.DONE
     assert any("cannot append" in e for e in outputs.write_errors)
+    assert outputs.storage_view()["failing"].keys() == {"journal.jsonl"}
+    assert outputs.storage_view()["journal_in_memory"] == 4  # begin, end, begin, end

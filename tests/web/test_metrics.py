@@ -374,6 +374,7 @@ def full(tmp_path: Path) -> TalonMetrics:
     metrics.observe_notification("ntfy", ok=True)
     metrics.observe_deadman("success", ok=True)
     metrics.set_task("web", up=True)
+    metrics.observe_write("journal.jsonl", ok=False)
     metrics.watch(
         worker=lambda: {"state": "running", "restarts": 0, "quick_exits": 0},
         notify_pending=lambda: 0,

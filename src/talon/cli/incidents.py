@@ -13,6 +13,7 @@ from talon.core import Incident
 from talon.evidence.bundle import Bundles
 from talon.node import NodeIdentity
 from talon.store import StateStore
+from talon.store.lines import lines_warning
 
 LIST_SCHEMA = "talon.incidents/v1"
 SHOW_SCHEMA = "talon.incident/v1"
@@ -61,7 +62,8 @@ def incident_json(store: StateStore, bundles: Bundles, incident_id: str) -> dict
     meta = bundle.meta()
     if incident_id not in known and meta is None:
         return None
-    summary = _summary(*known[incident_id]) if incident_id in known else dict(meta or {})
+    summary = _summary(*known[incident_id]) if incident_id in known else {**(meta or {})}
+    summary["id"] = incident_id
     timeline = bundle.timeline()
     if not timeline and incident_id in known:  # no bundle (written by an older Talon)
         timeline = [{"kind": "decision", **d.as_dict()} for d in known[incident_id][0].trail]
@@ -83,8 +85,18 @@ def _open_store() -> tuple[StateStore, Bundles]:
     return StateStore(identity.state_dir), Bundles(identity.state_dir / "incidents")
 
 
+def _warn_damaged(store: StateStore) -> None:
+    """Damaged lines of incidents.jsonl are skipped; say so on stderr (F25)."""
+    read = store.incidents_read()
+    if read.error is not None:
+        click.echo(f"warning: {store.incidents_path} is unreadable ({read.error})", err=True)
+    elif read.damaged:
+        click.echo(f"warning: {lines_warning(store.incidents_path, read, 'not shown')}", err=True)
+
+
 def run_list(as_json: bool) -> int:
     store, bundles = _open_store()
+    _warn_damaged(store)
     data = incidents_json(store, bundles)
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -110,6 +122,7 @@ def run_list(as_json: bool) -> int:
 
 def run_show(incident_id: str, as_json: bool) -> int:
     store, bundles = _open_store()
+    _warn_damaged(store)
     try:
         data = incident_json(store, bundles, incident_id)
     except ValueError as exc:
@@ -128,9 +141,11 @@ def run_show(incident_id: str, as_json: bool) -> int:
 def timeline_lines(data: dict[str, Any]) -> list[str]:
     i = data["incident"]
     state = "open" if i.get("open") else f"closed: {i.get('outcome')}"
+    faults = i.get("faults")
+    faults = ", ".join(map(str, faults)) if isinstance(faults, list) else _text(faults)
     lines = [
         f"incident {i['id']} ({state}) — root cause {i.get('root_cause') or '-'}; "
-        f"faults {', '.join(i.get('faults') or []) or '-'}",
+        f"faults {faults or '-'}",
         f"evidence bundle: {data['bundle']}",
         "",
     ]
@@ -139,10 +154,15 @@ def timeline_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def _describe(e: dict[str, Any]) -> str:
     kind = e.get("kind")
     if kind == "decision":
-        verb = {"acted": "ACTED", "blocked": "BLOCKED"}.get(e.get("outcome", ""), e.get("outcome"))
+        said = _text(e.get("outcome"))
+        verb = {"acted": "ACTED", "blocked": "BLOCKED"}.get(said, said)
         return f"{verb:<8} [{e.get('rule')}] {e.get('reason')}"
     if kind == "state":
         return f"STATE    {e.get('before')} → {e.get('after')}"
@@ -165,4 +185,7 @@ def _describe(e: dict[str, Any]) -> str:
 def _clock(at: Any) -> str:
     if not isinstance(at, int | float):
         return "--:--:--"
-    return datetime.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # a damaged record's time
+        return "--:--:--"

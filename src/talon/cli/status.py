@@ -19,6 +19,8 @@ from talon.clock import Clock
 from talon.core import NodeState, Signal, clear_hold
 from talon.node import NodeIdentity
 from talon.store import StateStore
+from talon.store.aside import DAEMON, daemon_problem, worker_problem
+from talon.store.lines import read_json
 
 RECENT_INCIDENTS = 5
 EXIT = {Signal.STABLE: 0, Signal.RECOVERING: 1, Signal.FAILED_RECOVERY: 2, Signal.DEGRADED_HOLD: 2}
@@ -30,8 +32,14 @@ def run_status(as_json: bool) -> int:
     clock = Clock()
     loaded = store.load(clock, quarantine=False)
     now, wall = clock.now(), clock.wall()
-    daemon = _daemon(store)
-    warnings = [loaded.warning] if loaded.warning else []
+    daemon, daemon_warning = _daemon(store)
+    report, report_warning = store.read_report()
+    warnings = [w for w in (loaded.warning, report_warning, daemon_warning) if w]
+    if damaged := store.incidents_read().damaged:
+        warnings.append(
+            f"{store.incidents_path}: {len(damaged)} damaged line(s) not shown "
+            "(the daemon copies them to incidents.jsonl.damaged at its start)"
+        )
     if daemon and daemon.get("config_error"):
         warnings.append(f"the running daemon rejected a config change: {daemon['config_error']}")
     from talon.host import read_resources
@@ -39,7 +47,7 @@ def run_status(as_json: bool) -> int:
 
     data = status_view(
         loaded.state,
-        store.last_report(),
+        report,
         identity,
         now,
         wall=wall,
@@ -56,13 +64,15 @@ def run_status(as_json: bool) -> int:
     return EXIT[loaded.state.signal]
 
 
-def _daemon(store: StateStore) -> dict[str, Any] | None:
-    """What the running (or last) `talon run` wrote about itself."""
-    try:
-        data: dict[str, Any] = json.loads((store.dir / "daemon.json").read_bytes())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data
+def _daemon(store: StateStore) -> tuple[dict[str, Any] | None, str | None]:
+    """What the running (or last) `talon run` wrote about itself; why it is not shown."""
+    path = store.dir / DAEMON
+    data, why = read_json(path)
+    if why is None and data is not None:
+        why = daemon_problem(data)
+    if why is not None:
+        return None, f"{path} is unreadable ({why}); the daemon's own status is not shown"
+    return data, None
 
 
 def _worker_only(store: StateStore) -> dict[str, Any] | None:
@@ -71,9 +81,8 @@ def _worker_only(store: StateStore) -> dict[str, Any] | None:
 
     if not is_held(store.dir / "worker.lock"):
         return None
-    try:
-        data: dict[str, Any] = json.loads((store.dir / "worker.json").read_bytes())
-    except (FileNotFoundError, json.JSONDecodeError):
+    data, why = read_json(store.dir / "worker.json")
+    if why is not None or worker_problem(data) is not None:
         return None
     return {"supervised_by": "a --worker-only instance", **data}
 

@@ -13,6 +13,7 @@ import click
 from talon.config import LoadedConfig, load
 from talon.errors import ConfigError
 from talon.node import NodeIdentity
+from talon.redact import redact_config
 
 
 def summary(loaded: LoadedConfig) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def summary(loaded: LoadedConfig) -> dict[str, Any]:
             "critical": sum(p.critical for p in loaded.probes),
             "by_kind": dict(sorted(kinds.items())),
         },
-        "warnings": [*loaded.warnings, *on_host],
+        "warnings": redact_config([*loaded.warnings, *on_host]),
         "errors": [],
     }
 
@@ -66,8 +67,10 @@ def run_validate(config: Path | None, *, allow_insecure: bool) -> int:
 
 
 def effective_config(loaded: LoadedConfig) -> str:
+    """The config as Talon reads it, every secret in a URL, a command or a value masked
+    (references like ``env:NAME`` stay: they name where a secret lives)."""
     data = loaded.config.model_dump(mode="json", by_alias=True)
     data["services"] = [p.model_dump(mode="json", by_alias=True) for p in loaded.probes]
     data["_files"] = {"config": str(loaded.config_path), "services": str(loaded.services_path)}
     data["_node"] = loaded.identity.as_dict()
-    return json.dumps(data, indent=2)
+    return json.dumps(redact_config(data), indent=2)

@@ -6,6 +6,8 @@ every problem found; a caller that holds a good config keeps it on error (R28).
 
 from __future__ import annotations
 
+import codecs
+import errno
 import os
 import re
 import stat
@@ -25,6 +27,9 @@ from talon.errors import ConfigError, ConfigProblem
 from talon.node import NodeIdentity, expand_path
 
 INSECURE_ENV = "TALON_ALLOW_INSECURE_CONFIG"
+# Deeper than any setting nests (a probe's endpoint.via is 4 levels): more is refused at
+# read, before it can exhaust a validator's stack.
+MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -67,50 +72,219 @@ def check_trust(path: Path) -> ConfigProblem | None:
 
 
 def read_toml(path: Path, role: str, allow_insecure: bool) -> tuple[str, dict[str, Any]]:
-    if not path.is_file():
+    """The file's text and its tables, or a ConfigError that says what is wrong and where.
+
+    Whatever the bytes are (not UTF-8, UTF-16, torn, absurdly nested, a number of
+    thousands of digits, a NUL in a string), the answer is a problem, never an exception.
+    """
+    try:
+        found = path.is_file()
+        if found and not allow_insecure and (problem := check_trust(path)):
+            raise ConfigError([problem])
+        data = path.read_bytes() if found else b""
+    except OSError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    None,
+                    f"{role} file cannot be read: {exc.strerror or exc}",
+                    _unreadable_fix(role, exc),
+                )
+            ]
+        ) from None
+    if not found:
         fix = (
             "create it (see examples/ and the README)"
             if role == "config"
             else ("create it, or point services_file in config.toml at the right file")
         )
         raise ConfigError([ConfigProblem(path, None, f"{role} file not found", fix)])
-    if not allow_insecure and (problem := check_trust(path)):
-        raise ConfigError([problem])
-    text = path.read_text(encoding="utf-8")
+    text = _decode(path, data)
+    parsed = _parse(path, text)
+    problems = _hostile(path, text, parsed)
+    if problems:
+        raise ConfigError(problems)
+    return text, parsed
+
+
+def _unreadable_fix(role: str, exc: OSError) -> str:
+    if exc.errno == errno.ENAMETOOLONG:
+        return "shorten the path" + (" in services_file" if role == "services" else "")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "let the user Talon runs as read it (chmod u+r, or chown)"
+    return "check the path and the file system"
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 text; a UTF-8 byte-order mark (some editors write one) is dropped."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    None,
+                    "is UTF-16 (or UTF-32) text; TOML files are UTF-8",
+                    "save the file as UTF-8",
+                    1,
+                )
+            ]
+        )
     try:
-        return text, tomllib.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    None,
+                    f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, "
+                    f"column {column} ({exc.reason})",
+                    "save the file as UTF-8 (re-type the character, or convert it: "
+                    f"iconv -f LATIN1 -t UTF-8 {path.name})",
+                    line,
+                )
+            ]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # 3.11's TOMLDecodeError has no lineno attribute; its message has "(at line N, ...".
         found = re.search(r"at line (\d+)", str(exc))
         line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
-        raise ConfigError(
-            [ConfigProblem(path, None, f"invalid TOML: {exc}", "fix the TOML syntax", line)]
-        ) from None
+        if line is None and "end of document" in str(exc):  # a string or table never closed
+            line = max(1, len(text.splitlines()))
+        problem = ConfigProblem(path, None, f"invalid TOML: {exc}", "fix the TOML syntax", line)
+    except RecursionError:  # tomllib recurses once per level of [ and {
+        problem = ConfigProblem(
+            path,
+            None,
+            "invalid TOML: arrays or inline tables nested too deeply to be read",
+            f"Talon's settings nest at most {MAX_DEPTH} levels: remove the extra [ or {{",
+            _deepest_line(text),
+        )
+    except ValueError as exc:  # int() refuses numbers of more than 4300 digits
+        long = re.search(r"\d{100,}", text)
+        problem = ConfigProblem(
+            path,
+            None,
+            f"invalid TOML: a number too long to read ({str(exc).split(':')[0]})",
+            "write a number in the setting's range (no setting takes more than a few digits)",
+            text.count("\n", 0, long.start()) + 1 if long else None,
+        )
+    raise ConfigError([problem])
+
+
+def _deepest_line(text: str) -> int | None:
+    counts = [line.count("[") + line.count("{") for line in text.splitlines()]
+    best = max(range(len(counts)), key=counts.__getitem__, default=None)
+    return None if best is None or not counts[best] else best + 1
+
+
+def _hostile(path: Path, text: str, data: dict[str, Any]) -> list[ConfigProblem]:
+    """Values TOML allows but no setting can use: nesting deeper than any setting's (which
+    would only exhaust the validators' stack) and NUL characters, which no path, command
+    or name can carry (the OS refuses them where Talon would use them, long after load)."""
+    problems: list[ConfigProblem] = []
+    stack: list[tuple[tuple[str, ...], object]] = [((), data)]
+    while stack and len(problems) < 20:
+        where, value = stack.pop()
+        if len(where) > MAX_DEPTH:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    locate.dotted(where[:MAX_DEPTH]),
+                    f"is nested more than {MAX_DEPTH} levels deep",
+                    "remove the extra levels: Talon's settings nest a few levels at most",
+                    locate.find_line(text, where[:MAX_DEPTH]),
+                )
+            )
+            continue
+        items: list[tuple[str, object]] = []
+        if isinstance(value, dict):
+            items = [(str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(str(i), v) for i, v in enumerate(value)]
+        elif isinstance(value, str) and "\x00" in value:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    locate.dotted(where),
+                    "contains a NUL character (\\u0000), which no path, command or name can hold",
+                    "remove the \\u0000",
+                    locate.find_line(text, where),
+                )
+            )
+        for key, item in items:
+            if "\x00" in key:
+                problems.append(
+                    ConfigProblem(
+                        path,
+                        locate.dotted((*where, key)),
+                        "the key contains a NUL character (\\u0000)",
+                        "remove the \\u0000 from the key",
+                        locate.find_line(text, where) if where else None,
+                    )
+                )
+            else:
+                stack.append(((*where, key), item))
+    return problems
 
 
 def _problems(
-    exc: ValidationError, path: Path, text: str, prefix: tuple[str, ...], model: type[BaseModel]
+    exc: ValidationError,
+    path: Path,
+    text: str,
+    prefix: tuple[str, ...],
+    model: type[BaseModel],
+    given: object,
 ) -> list[ConfigProblem]:
     out = []
     for error in exc.errors():
-        loc = prefix + tuple(str(p) for p in error["loc"])
-        known = _known_keys(model, error["loc"][:-1])
+        where = locate.key_path(given, error["loc"])
+        loc = prefix + where
+        known = _known_keys(model, where[:-1])
         message, fix = locate.describe(dict(error), known)
         line = locate.find_line(text, loc)
-        out.append(ConfigProblem(path, ".".join(loc), message, fix, line))
+        out.append(ConfigProblem(path, locate.dotted(loc), locate.cap(message), fix, line))
     return out
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _known_keys(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     """Valid keys of the (sub)model at ``loc``, for "did you mean" hints."""
     for part in loc:
-        field = model.model_fields.get(str(part))
-        inner = getattr(field.annotation, "__args__", (field.annotation,)) if field else ()
+        if part.isdigit():  # an item of an array of tables: the same model
+            continue
+        field = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        annotation = field.annotation if field else None
+        inner = _flatten(annotation)
         sub = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
         if sub is None:
             return []
         model = sub
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _flatten(annotation: object) -> list[object]:
+    """``X | None``, ``list[X]``, ``list[X] | None`` ... -> [X, None, ...]."""
+    out: list[object] = []
+    todo = [annotation]
+    while todo:
+        item = todo.pop()
+        args = getattr(item, "__args__", None)
+        if args:
+            todo.extend(args)
+        else:
+            out.append(item)
+    return out
 
 
 def parse_services(
@@ -122,7 +296,7 @@ def parse_services(
 
     def problem(where: tuple[str, ...], message: str, fix: str) -> None:
         line = locate.find_line(text, where)
-        problems.append(ConfigProblem(path, ".".join(where), message, fix, line))
+        problems.append(ConfigProblem(path, locate.dotted(where), message, fix, line))
 
     for kind, sections in data.items():
         model = KIND_MODELS.get(kind)
@@ -135,6 +309,11 @@ def parse_services(
             problem((kind,), f"'{kind}' must be a table of probes", f"write [{kind}.NAME] sections")
             continue
         for name, raw in sections.items():
+            if not name.strip():
+                problem(
+                    (kind, name), "a probe needs a name", f"write [{kind}.NAME], NAME not blank"
+                )
+                continue
             if not isinstance(raw, dict):
                 problem(
                     (kind, name), "is not a probe section", f"write [{kind}.{name}] and its keys"
@@ -153,10 +332,10 @@ def parse_services(
                 "name": name,
                 "kind": kind,
             }
-            try:
-                probes.append(cast(ProbeSpec, model.model_validate(fields)))
+            try:  # strict: a wrong type is an error, never coerced (only int -> float)
+                probes.append(cast(ProbeSpec, model.model_validate(fields, strict=True)))
             except ValidationError as exc:
-                problems.extend(_problems(exc, path, text, (kind, name), model))
+                problems.extend(_problems(exc, path, text, (kind, name), model, fields))
     if problems:
         raise ConfigError(problems)
     return tuple(probes)
@@ -168,6 +347,11 @@ def _default_timeout(kind: str, config: TalonConfig) -> int:
     if kind in RUNTIME_PROBE_KINDS:
         return config.probes.runtime_timeout_secs
     return config.probes.k8s_timeout_secs if kind == "k8s" else config.probes.service_timeout_secs
+
+
+def _usable(path: Path) -> bool:
+    """A path whose length the OS accepts (longer ones fail every call with ENAMETOOLONG)."""
+    return len(os.fsencode(path)) < 4096 and all(len(os.fsencode(p)) <= 255 for p in path.parts)
 
 
 def resolve_services_path(config: TalonConfig, config_path: Path, env: Mapping[str, str]) -> Path:
@@ -187,10 +371,23 @@ def load(
     path = (config_path or default_config_path(identity, env)).absolute()
     text, data = read_toml(path, "config", allow_insecure)
     try:
-        config = TalonConfig.model_validate(data)
+        config = TalonConfig.model_validate(data, strict=True)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, path, text, (), TalonConfig)) from None
+        raise ConfigError(_problems(exc, path, text, (), TalonConfig, data)) from None
     services_path = resolve_services_path(config, path, env)
+    if not _usable(services_path):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    "services_file",
+                    f"is not a path this system can open ({len(config.services_file)} "
+                    "characters, or a part longer than 255 bytes)",
+                    'write the services file\'s path, e.g. services_file = "services.toml"',
+                    locate.find_line(text, ("services_file",)),
+                )
+            ]
+        )
     services_text, services_data = read_toml(services_path, "services", allow_insecure)
     dynamic = parse_services(services_text, services_data, services_path, config)
     stack = expand(config, data, path, text, services_data, dynamic)

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from talon.config.builtins import StackConfig
 from talon.config.fleet import DeadmanConfig, FleetConfig
@@ -157,6 +164,12 @@ class HealthConfig(Section):
         "body says why either way); 200 answers as the original Talon did, always 200 "
         "(the default for an original-format config).",
     )
+    storage_failing_status: Literal[200, 503] | None = Field(
+        None,
+        description="Talon-only: the HTTP status of /health while writes to the state "
+        "directory fail (a full disk) and all else is well; the body's storage field says so "
+        "either way. Default: as unhealthy_status (503; 200 for an original-format config).",
+    )
     token: SecretRef | None = Field(
         None,
         description="Talon-only: a bearer token (env:NAME or secret:NAME) every request must "
@@ -167,9 +180,41 @@ class HealthConfig(Section):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65_535:
+        if (
+            not sep
+            or not host
+            or not (port.isascii() and port.isdigit())
+            or not 1 <= int(port) <= 65_535
+        ):
             raise ValueError(f"must be HOST:PORT with a port from 1 to 65535, got {value!r}")
         return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_for_the_network(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A bind that is not loopback serves this node's state to the network: refused
+        at load (``talon validate``, exit 2 at start, a reload kept out) without a token,
+        rather than by the web server after start."""
+        bind = info.data.get("bind")
+        if value is None and info.data.get("enabled", True) and bind and not _loopback(bind):
+            raise ValueError(
+                f"[health] bind = {bind!r} is not a loopback address and [health] token is "
+                "not set: anyone on the network could read this node's state. Add "
+                'token = "env:TALON_HEALTH_TOKEN" to [health], or bind to 127.0.0.1'
+            )
+        return value
+
+
+def _loopback(bind: str) -> bool:
+    import ipaddress
+
+    host = bind.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name may resolve to anything
+        return False
 
 
 class RuntimeConfig(Section):

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from talon.config.locate import shown
 from talon.faults import Fault
 
 ProbeClass = Literal["infra", "service", "app"]
@@ -40,13 +41,13 @@ def check_host(host: str) -> str:
         ipaddress.ip_address(host)
     except ValueError:
         if not _HOSTNAME.match(host):
-            raise ValueError(f"{host!r} is not a valid host name or IP address") from None
+            raise ValueError(f"{shown(host)} is not a valid host name or IP address") from None
     return host
 
 
 def check_http_url(value: str, *, show: bool = True) -> str:
     """An http(s) URL with a valid host and port; ``show=False`` keeps the URL out of errors."""
-    said = repr(value) if show else "the URL given"
+    said = shown(value) if show else "the URL given"
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"must start with http:// or https://, got {said}")
@@ -66,10 +67,10 @@ def split_host_port(value: str) -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` -> (host, port), with both checked."""
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"must be HOST:PORT, got {value!r}")
-    if not 1 <= int(port) <= 65_535:
-        raise ValueError(f"port {port} is out of range 1-65535")
+    if not sep or not host or not (port.isascii() and port.isdigit()):
+        raise ValueError(f"must be HOST:PORT, got {shown(value)}")
+    if len(port) > 5 or not 1 <= int(port) <= 65_535:
+        raise ValueError(f"port {shown(port)} is out of range 1-65535")
     return check_host(host), int(port)
 
 
@@ -183,6 +184,17 @@ class ProbeBase(BaseModel):
         "restarts the label of the service probe of the same name, when there is one (as the "
         "original Talon did); any other probe restarts nothing and escalates.",
     )
+
+    @field_validator("classify_as", mode="before")
+    @classmethod
+    def _fault(cls, value: object) -> object:
+        """A fault's name, as the file spells it (the loader validates strictly, where an
+        enum takes only its own members)."""
+        if value is None or isinstance(value, Fault):
+            return value
+        if isinstance(value, str) and value in {f.value for f in Fault}:
+            return Fault(value)
+        raise ValueError(f"must be one of {', '.join(Fault)}, got {shown(value)}")
 
     @property
     def key(self) -> str:

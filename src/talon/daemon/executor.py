@@ -7,9 +7,10 @@ The outcome goes back to the caller, which hands it to the core: an action is
 a fact only once it has run (principle 8). Shadow mode journals what would run
 and runs nothing but evidence capture, which only reads.
 
-A heal that cannot be journalled (full disk, R31) is not run, and says so
-(``skipped``): a heal we could not remember is one we might fire twice. A
-notification still goes out, because a human hearing twice beats not hearing.
+On a full disk (F24, R31) the journal keeps the record in memory: the heal
+runs, its key is never fired again by this process, and the record is written
+when space returns. Only a Talon that dies before then forgets it, and then the
+saved state (written no sooner) does not await it either.
 """
 
 from __future__ import annotations
@@ -38,20 +39,6 @@ from talon.telemetry import NOOP, Tracer
 
 # Actions that only read: run in shadow mode too.
 OBSERVING = frozenset({ActionKind.CAPTURE_EVIDENCE})
-# Actions that change the node; they never run unjournalled.
-CHANGING = frozenset(
-    {
-        ActionKind.BRIDGE_HEAL,
-        ActionKind.FORCE_CYCLE,
-        ActionKind.HEAL_SCRIPT,
-        ActionKind.RESTART_ENGINE,
-        ActionKind.RESTART_SERVICE,
-        ActionKind.RESTART_CONTAINER,
-        ActionKind.APPLY_RBAC_GUARD,
-        ActionKind.AGENT_CLOUD,
-        ActionKind.AGENT_LOCAL,
-    }
-)
 EVIDENCE_TIMEOUT_S = 60.0
 HYPOTHESIS_TIMEOUT_S = 5.0  # a notice never waits longer for its hypothesis line
 HYPOTHESES_KEPT = 16
@@ -108,16 +95,7 @@ class Executor:
             out.bundle_record(action.incident_id, "note", key=action.key, detail=outcome.detail)
             return outcome
         shadow = self.shadow and action.kind not in OBSERVING
-        journalled = True
-        try:
-            out.begin(action, shadow=shadow)
-        except StoreError as exc:
-            out.error(str(exc))
-            journalled = False
-            if action.kind in CHANGING:
-                outcome = Outcome(SKIPPED, f"not run: the journal cannot be written ({exc})")
-                out.finished(action, outcome, journalled=False)
-                return outcome
+        out.begin(action, shadow=shadow)  # on a full disk, in memory (F24)
         if shadow:
             outcome = Outcome(SKIPPED, "shadow mode: decided, journalled, not executed")
             out.finished(action, outcome, journalled=False)
@@ -127,11 +105,11 @@ class Executor:
             outcome = await self._dispatch(action, view)
         except asyncio.CancelledError:
             cancelled = Outcome(CANCELLED, "cancelled: Talon is shutting down (R30)")
-            out.finished(action, cancelled, journalled=journalled)
+            out.finished(action, cancelled)
             raise
         finally:
             self.running.pop(action.key, None)
-        out.finished(action, outcome, journalled=journalled)
+        out.finished(action, outcome)
         return outcome
 
     # dispatch ----------------------------------------------------------

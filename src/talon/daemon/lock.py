@@ -29,8 +29,11 @@ class InstanceLock:
                 f"another `talon run` (pid {holder}) already {self.what}: it holds "
                 f"{self.path}. Stop it first, or give this one its own TALON_STATE_DIR."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:  # the pid is for the message above; the flock is the lock (a full disk: R31)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass
         self._fd = fd
 
     def release(self) -> None:

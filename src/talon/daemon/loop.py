@@ -212,8 +212,11 @@ class Daemon:
         )
         with self.store.lock():
             loaded = self.store.load(self.clock)
+            damaged = self.store.set_aside_damaged(self.clock.wall())  # F25
         if loaded.warning:  # F15: a corrupt state file is kept aside, Talon starts clean
             self.log.warning("state.reset", detail=loaded.warning, kept=str(loaded.quarantined))
+        for warning in damaged:
+            self.log.warning("state.damaged", detail=warning)
         self.watch = Watch(
             state=loaded.state,
             clock=self.clock,
@@ -242,6 +245,7 @@ class Daemon:
                 config_error=lambda: self.reloader.error,
                 worker=self._worker_view,
                 write_errors=lambda: self.outputs.write_errors,
+                storage=self.outputs.storage_view,
                 notify_pending=self._notify_pending,
                 stopped=lambda: self._stopping,
                 extra={"config": str(self.config_path), "mode": self.mode},
@@ -336,11 +340,16 @@ class Daemon:
     def interval(self) -> float:
         return pace.interval(self.w.loaded.config, self.watch.state)
 
-    def _pace(self) -> dict[str, float | int]:
+    def _pace(self) -> dict[str, float | int | None]:
         loaded, every = self.w.loaded, self.interval()
         stale = pace.stale_after(loaded.config, loaded.probes, every, bool(self.executor.running))
-        code = int(loaded.config.health.unhealthy_status)
-        return {"interval_s": every, "stale_after_s": stale, "unhealthy_status": code}
+        health = loaded.config.health
+        return {
+            "interval_s": every,
+            "stale_after_s": stale,
+            "unhealthy_status": int(health.unhealthy_status),
+            "storage_failing_status": health.storage_failing_status,
+        }
 
     # --------------------------------------------------------------- cycle
     async def _cycle(self) -> None:

@@ -1,11 +1,17 @@
 """Where what Talon did goes: one record per action, and what each step changed.
 
-An action is recorded once and fanned out: the journal first (a heal that
-cannot be journalled does not run: replay safety, R31), then the incident's
-bundle, the log, the metrics and a CloudEvent. A core step's ``Changes`` go
+An action is recorded once and fanned out: the journal first (on a full disk
+its record is kept in memory, so the heal still runs and is never fired twice
+by this process: F24, R31), then the incident's bundle, the log, the metrics
+and a CloudEvent. A core step's ``Changes`` go
 to state.json (with the incident it closed, if any), the bundles (every
 decision and state change, uncapped), the log and the events. Nothing here
 decides anything, and nothing here calls back into the daemon.
+
+Every write under the state directory is watched (``StorageHealth``): failures
+are counted per file (``talon_write_errors_total``), shown on ``/health`` until
+a write to that file succeeds again, and the journal's memory backlog is
+written at every step once space returns.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from talon.actions.outcome import SKIPPED, Outcome
 from talon.clock import Clock
 from talon.core import Action, Incident, Step
 from talon.core.model import TIERS
+from talon.daemon.report_pace import ReportPace
 from talon.daemon.tasks import cancel_all
 from talon.evidence.bundle import Bundles
 from talon.report import CycleReport, report_json
 from talon.store import StateStore, StoreError
+from talon.store.health import StorageHealth
 from talon.store.journal import Journal
 
 if TYPE_CHECKING:
@@ -59,15 +67,48 @@ class Outputs:
         self.shadow = shadow
         self.write_errors: list[str] = []  # the last few failed writes, for status and /health
         self._events: set[asyncio.Task[None]] = set()
+        self.storage = StorageHealth(store.dir, on_change=self._wrote)
+        self._journal_in_memory = False
+        self.report_pace = ReportPace()  # last-probe.json: less often at thousands of probes
 
     def error(self, message: str) -> None:
         self.write_errors = [*self.write_errors[-(ERRORS_KEPT - 1) :], message]
         self.log.error("store.write_failed", error=message)
 
+    # storage --------------------------------------------------------------------------
+    def _wrote(self, label: str, error: str | None) -> None:
+        self.metrics.observe_write(label, error is None)
+
+    def storage_view(self) -> dict[str, Any]:
+        """``/health``'s ``storage``: ok, failing files and why, errors per file, and the
+        journal records kept in memory until space returns."""
+        return self.storage.view(journal_in_memory=len(self.journal.unwritten))
+
+    def journalled(self, error: str | None) -> None:
+        """After a journal write: say once when it falls back to memory, and when it is
+        written again."""
+        if error is not None:
+            if not self._journal_in_memory:
+                self._journal_in_memory = True
+                self.log.warning(
+                    "journal.in_memory",
+                    error=error,
+                    detail="journal records are kept in memory (replay-safe in this process) "
+                    "and written when space returns",
+                )
+            self.error(f"journal (kept in memory): {error}")
+        elif self._journal_in_memory:
+            self._journal_in_memory = False
+            self.log.info("journal.written", detail="the records kept in memory are written")
+
+    def flush_journal(self) -> None:
+        if self.journal.unwritten:
+            self.journalled(self.journal.flush())
+
     # actions --------------------------------------------------------------------------
     def begin(self, action: Action, *, shadow: bool) -> None:
-        """Journal first (raises StoreError when it cannot be written), then the bundle."""
-        self.journal.begin(action, self.clock.wall(), shadow=shadow)
+        """Journal first (in memory when the disk refuses it), then the bundle."""
+        self.journalled(self.journal.begin(action, self.clock.wall(), shadow=shadow))
         self.bundle_record(
             action.incident_id,
             "action.shadow" if shadow else "action.begin",
@@ -84,12 +125,10 @@ class Outputs:
             with contextlib.suppress(StoreError, ValueError):
                 self.bundles.bundle(action.incident_id).write_output(action.key, outcome.output)
         if journalled:
-            try:
-                self.journal.end(
-                    action, self.clock.wall(), outcome.status, outcome.detail, outcome.duration_s
-                )
-            except StoreError as exc:
-                self.error(str(exc))
+            end = self.journal.end(
+                action, self.clock.wall(), outcome.status, outcome.detail, outcome.duration_s
+            )
+            self.journalled(end)
         self.bundle_record(
             action.incident_id,
             "action.end",
@@ -138,13 +177,16 @@ class Outputs:
             self.send_event(etype, data, eid, data.get("incident_id"))
 
     def persist(self, step: Step, report: CycleReport | None = None) -> None:
-        """State (and an incident it closed) atomically; a failure is reported (R31)."""
+        """State (and an incident it closed) atomically; a failure is reported (R31).
+        The journal's memory backlog goes first, once the disk takes it."""
+        self.flush_journal()
         try:
             with self.store.lock():
                 self.store.save(step.state, self.clock, step.changes.closed)
-            if report is not None:
+            if report is not None and self.report_pace.due(report, self.clock.now()):
                 self.store.save_report(report_json(report))
         except (StoreError, OSError) as exc:
+            self.report_pace.forget()
             self.error(f"state: {exc}")
 
     def _narrate(self, step: Step) -> None:
@@ -206,6 +248,8 @@ class Outputs:
 
     async def aclose(self) -> None:
         await cancel_all(self._events)
+        self.flush_journal()
+        self.storage.close()
 
 
 def _distinct(*incidents: Incident | None) -> list[Incident]:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from talon.clock import Clock
 from talon.core import ActionOutcome, ActionStatus, CoreState
-from talon.store import StoreError
 from talon.store.journal import Journal
 
 if TYPE_CHECKING:
@@ -29,10 +28,9 @@ def close_interrupted(journal: Journal, at: float) -> tuple[list[dict[str, Any]]
     """Mark every begun-and-never-ended entry interrupted: (entries, write errors)."""
     closed, errors = [], []
     for entry in journal.open_entries():
-        try:
-            journal.mark_interrupted(entry, at, INTERRUPTED)
-        except StoreError as exc:
-            errors.append(str(exc))
+        error = journal.mark_interrupted(entry, at, INTERRUPTED)  # in memory on a full disk
+        if error is not None:
+            errors.append(error)
         closed.append(entry)
     return closed, errors
 

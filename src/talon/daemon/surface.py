@@ -33,6 +33,7 @@ class Snapshot:
     interval_s: float = 60.0
     stale_after_s: float = 135.0
     unhealthy_status: int = 503  # [health] unhealthy_status: 200 answers as the original did
+    storage_failing_status: int | None = None  # [health] storage_failing_status; None: as above
     last_command: dict[str, Any] | None = None  # the last operator command, as answered
 
 
@@ -48,6 +49,7 @@ class Live:
     notify_pending: Callable[[], int]
     stopped: Callable[[], bool]
     extra: dict[str, Any] = field(default_factory=dict)  # mode, config path
+    storage: Callable[[], dict[str, Any]] | None = None  # StorageHealth's view (F24)
 
 
 class Surface:
@@ -93,6 +95,8 @@ class Surface:
             worker_restarts=restarts if isinstance(restarts, int) else 0,
             updated_at_unix=None if finished is None else int(self.clock.to_wall(finished)),
             unhealthy_status=s.unhealthy_status,
+            storage=None if live.storage is None else live.storage(),
+            storage_failing_status=s.storage_failing_status,
         )
         payload["operator"] = {"last_command": s.last_command}
         return code, payload
@@ -133,6 +137,7 @@ class Surface:
             "last_cycle": {"started_at": s.cycle_started, "finished_at": s.cycle_finished},
             "interval_s": s.interval_s,
             "write_errors": live.write_errors(),
+            "storage": None if live.storage is None else live.storage(),
             "running_actions": live.running_actions(),
             "notify_pending": live.notify_pending(),
             "stopped": live.stopped(),

@@ -137,9 +137,7 @@ class Bundle:
     def record(self, kind: str, at: float, **fields: Any) -> None:
         """Append one timeline record."""
         line = _dumps(self._redact({"at": at, "kind": kind, **fields})).encode()
-        path = self.path / TIMELINE
-        # After a torn last line, start a new one, or this record is lost with it.
-        append_line(path, b"\n" + line if _torn(path) else line)
+        append_line(self.path / TIMELINE, line)  # on a fresh line after a torn one
 
     def write_output(self, name: str, text: str) -> Path:
         path = self.path / OUTPUTS / f"{safe_name(name)}.log"
@@ -237,17 +235,6 @@ def _numbered(directory: Path, *, strict: bool = False) -> list[tuple[int, Path]
 
 def _next_number(directory: Path) -> int:
     return max((n for n, _ in _numbered(directory, strict=True)), default=0) + 1
-
-
-def _torn(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            if f.seek(0, os.SEEK_END) == 0:
-                return False
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) != b"\n"
-    except OSError:
-        return False  # missing: append_line creates it (or reports why it cannot)
 
 
 def _jsonable(obj: Any) -> Any:

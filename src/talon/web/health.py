@@ -8,6 +8,13 @@ the code sees trouble:
   and every internal task is running;
 - 503 otherwise; ``reasons`` in the payload says why.
 
+Storage (F24): ``storage`` says whether the state directory takes writes
+(``ok``, ``failing``: file -> error, ``errors``: failed writes per file so far,
+``journal_in_memory``: journal records waiting for space). While writes fail
+and all else is well the status is ``storage_failing_status`` (``[health]
+storage_failing_status``, default as ``unhealthy_status``): 503 makes it a
+reason ("storage failing: ..."), 200 leaves it to the body.
+
 Staleness, kept simple: the loop is stale when no cycle has finished yet, or
 when the last one finished more than ``stale_after_s`` before ``now``. A
 wedged loop therefore turns the endpoint red even though the last state it
@@ -183,6 +190,8 @@ def health_payload(
     worker_restarts: int = 0,
     updated_at_unix: int | None = None,
     unhealthy_status: int = 503,
+    storage: Mapping[str, Any] | None = None,
+    storage_failing_status: int | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Return ``(http_status, payload)`` for ``/health``.
 
@@ -192,11 +201,17 @@ def health_payload(
     ``ProbeResult.state``), summed up for a fleet view. ``paused``: the operators'
     pauses running now (healing stopped; the status code does not change).
     ``worker_restarts`` and ``updated_at_unix`` (the wall time the last cycle
-    finished) are for the original's fields.
+    finished) are for the original's fields. ``storage``: ``StorageHealth.view()``
+    (None: not watched, shown as ok).
     """
     stale = is_stale(now, last_cycle_finished, stale_after_s)
     signal = state.signal
     reasons = _reasons(signal, stale, tasks)
+    storage = dict(storage or {"ok": True, "failing": {}, "errors": {}})
+    storage_status = unhealthy_status if storage_failing_status is None else storage_failing_status
+    storage_reason = [] if storage.get("ok", True) else [_storage_reason(storage)]
+    if storage_status == 200:
+        storage_reason = []  # the operator chose not to signal it: the body still says so
     payload: dict[str, Any] = {
         "schema": SCHEMA,
         "node": {
@@ -222,7 +237,8 @@ def health_payload(
         "config_error": config_error,
         "tasks": dict(tasks),
         "running_actions": [dict(action) for action in running_actions],
-        "reasons": reasons,
+        "storage": storage,
+        "reasons": reasons + storage_reason,
         "version": version,
         "now": _seconds(now),
     }
@@ -230,9 +246,16 @@ def health_payload(
         original_fields(
             state=state,
             probes=probes,
-            reasons=reasons,
+            reasons=reasons + storage_reason,
             worker_restarts=worker_restarts,
             updated_at_unix=updated_at_unix,
         )
     )
-    return (unhealthy_status if reasons else 200), payload
+    if reasons:
+        return unhealthy_status, payload
+    return (storage_status if storage_reason else 200), payload
+
+
+def _storage_reason(storage: Mapping[str, Any]) -> str:
+    failing = storage.get("failing") or {}
+    return "storage failing: " + (", ".join(sorted(failing)) or "writes fail")

@@ -137,6 +137,17 @@ class TalonMetrics:
         self._task_up = gauge("talon_task_up", "1 while the internal task runs.", "task")
         self._config_error = gauge("talon_config_error", "1 while the config is in error.")
         self._config_error.labels(*self._node).set(0)
+        self._write_errors = counter(
+            "talon_write_errors_total",
+            "Failed writes under the state directory (a full disk), per file.",
+            "file",
+        )
+        self._storage_failing = gauge(
+            "talon_storage_failing",
+            "1 while the last write to the file failed; 0 once one succeeds again.",
+            "file",
+        )
+        self._failing_files: set[str] = set()
         from talon.web.collector import ScrapeCollector
 
         self._scrape = ScrapeCollector(self._node, host=host, clock=clock)
@@ -235,6 +246,19 @@ class TalonMetrics:
         if kind not in DEADMAN_KINDS:
             raise ValueError(f"dead-man ping kind must be one of {DEADMAN_KINDS}, got {kind!r}")
         self._deadman.labels(*self._node, kind, "ok" if ok else "error").inc()
+
+    def observe_write(self, file: str, ok: bool) -> None:
+        """One write under the state directory; ``file`` is a bounded label (the file's
+        name, ``bundles``, ``commands``). Called from any thread."""
+        if ok:
+            if file in self._failing_files:
+                self._failing_files.discard(file)
+                self._storage_failing.labels(*self._node, file).set(0)
+            return
+        self._write_errors.labels(*self._node, file).inc()
+        if file not in self._failing_files:
+            self._failing_files.add(file)
+            self._storage_failing.labels(*self._node, file).set(1)
 
     def set_task(self, name: str, up: bool) -> None:
         self._task_up.labels(*self._node, name).set(1 if up else 0)

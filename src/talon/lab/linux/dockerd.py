@@ -256,8 +256,13 @@ class Dockerd:
         """dockerd's own pid (the child of pid 1): what freezing the engine stops."""
         if self.pid is None or not self.alive():
             return None
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            return int(Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()[0])
+        with contextlib.suppress(OSError, ValueError):
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            # By name: pid 1 may have adopted others (containerd, a shim) listed before it.
+            for child in children:
+                with contextlib.suppress(OSError):
+                    if Path(f"/proc/{child}/comm").read_text().strip() == "dockerd":
+                        return int(child)
         return None
 
     def stop(self, remove: bool = True, timeout: float = 10.0) -> None:
