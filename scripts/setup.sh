@@ -17,6 +17,7 @@ declare -A NEED=(
   [/usr/sbin/sshd]=openssh-server  # a real sshd on loopback for the ssh probe's tests
   [chromium]=chromium              # the status page's test in a real headless browser
   [promtool]=prometheus            # validates docs/prometheus rules (promtool check/test rules)
+  [amtool]=prometheus-alertmanager  # amtool check-config and a real Alertmanager (docs/prometheus)
   [faketime]=faketime              # libfaketime: a real wall-clock step for a running `talon run` (F22)
   [dockerd]=docker.io              # a real Docker engine in its own namespaces (engine adapter, linux lab)
   [busybox]=busybox-static         # the rootfs of the tiny local image those containers run

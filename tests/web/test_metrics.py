@@ -95,6 +95,8 @@ def test_state_and_signal_are_one_hot_and_follow_the_core() -> None:
     }
     assert _series(metrics, "talon_hold_active") == {frozenset(NODE.items()): 1.0}
     assert _series(metrics, "talon_incident_open") == {frozenset(NODE.items()): 1.0}
+    (cause,) = _series(metrics, "talon_incident_root_cause")  # one series: the root cause
+    assert dict(cause)["root_cause"] == str(sim.state.incident.root_cause)  # type: ignore[union-attr]
     assert _series(metrics, "talon_last_cycle_timestamp_seconds") == {
         frozenset(NODE.items()): sim.now
     }

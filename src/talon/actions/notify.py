@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from talon.actions.alertmanager import AlertmanagerGate
 from talon.actions.secrets import SecretError, Secrets
 from talon.adapters.command import run_command
 from talon.clock import Clock as TalonClock
@@ -31,6 +32,7 @@ from talon.store.files import StoreError, atomic_write
 
 Event = Literal["notify", "sos"]
 DETAIL_LIMIT = 300
+ALERTMANAGER = "alertmanager"  # the delivery that says Alertmanager pages instead
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,17 @@ class Notifier:
         clock: Callable[[], float] = time.time,
         timeline: TalonClock | None = None,
         extra: Sequence[Adapter] = (),
+        gate: AlertmanagerGate | None = None,
     ) -> None:
         """``timeline``: Talon's clock; the retry times are then on it, and the outbox file
         keeps a stamp so that the next run re-bases them (a wall jump moves no retry).
         ``extra``: adapters beside the configured channels; a configured channel of the
-        same name wins (``talon validate`` says so)."""
+        same name wins (``talon validate`` says so). ``gate``: whether Alertmanager is there
+        to page (route = "alertmanager"); built from the config unless given."""
         self.config = config
+        if gate is None and config.route == "alertmanager" and config.alertmanager_url:
+            gate = AlertmanagerGate(config.alertmanager_url, timeout_s=config.timeout_secs)
+        self.gate = gate if config.route == "alertmanager" else None
         taken = {c.name for c in config.channel}
         self.channels: list[Channel] = [*config.channel, *(a for a in extra if a.name not in taken)]
         self.secrets = secrets
@@ -153,10 +160,32 @@ class Notifier:
         self._busy: set[tuple[str, str]] = set()  # being sent right now
 
     async def send(self, message: Message) -> list[Delivery]:
-        """Deliver to every channel that takes ``message.event``; never raises."""
+        """Deliver to every channel that takes ``message.event``; never raises.
+
+        With route = "alertmanager", nothing is sent while Alertmanager answers its
+        ``/-/ready`` (one delivery named ``alertmanager`` says so); when it does not, every
+        channel is used and each delivery's detail says why.
+        """
         channels = [c for c in self.channels if message.event in c.events]
         message = self._redact_message(message)  # what leaves the node and what is stored
-        return await self._deliver([(c, message, 1) for c in channels])
+        why_local = ""
+        if self.gate is not None and channels:
+            started = time.monotonic()
+            ready = await self.gate.readiness()
+            if ready.ready:
+                detail = (
+                    f"not sent locally: route = alertmanager and Alertmanager is ready "
+                    f"({ready.detail}); Prometheus and Alertmanager page for this node"
+                )
+                took = time.monotonic() - started
+                return [Delivery(ALERTMANAGER, True, self._redact(detail), 1, took)]
+            why_local = f"Alertmanager unreachable ({ready.detail}), notified locally: "
+        deliveries = await self._deliver([(c, message, 1) for c in channels])
+        if not why_local:
+            return deliveries
+        return [
+            dataclasses.replace(d, detail=self._redact(why_local + d.detail)) for d in deliveries
+        ]
 
     async def retry_due(self) -> list[Delivery]:
         """Re-send outbox entries whose time has come, each to its own channel only."""

@@ -332,6 +332,23 @@ def fleet_status(opts: Options, as_json: bool) -> None:
     sys.exit(run_fleet_status(opts.load(), as_json=as_json))
 
 
+@fleet.command("targets")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here, atomically (default: print to stdout).",
+)
+@click.pass_obj
+def fleet_targets(opts: Options, output: Path | None) -> None:
+    """Prometheus file_sd JSON: one target per peer, labelled by its /health.
+
+    Exit 0: written. 1: the file could not be written. 2: an invalid config, or no peer.
+    """
+    from talon.cli.fleet_targets import run_fleet_targets
+
+    sys.exit(run_fleet_targets(opts.load(), output=output))
+
+
 @cli.group()
 @click.option(
     "--dir",

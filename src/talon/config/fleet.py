@@ -17,6 +17,7 @@ from talon.config.outputs import SecretRef, check_secret_ref
 from talon.config.probes import check_http_url
 
 Timeout = Annotated[float, Field(gt=0, le=60)]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=64)]
 PeerName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 FailSignal = Literal["recovering", "failed recovery", "degraded hold"]
 DEFAULT_FAIL_WHEN: tuple[FailSignal, ...] = ("failed recovery", "degraded hold")
@@ -39,11 +40,26 @@ class PeerConfig(_Section):
     timeout_secs: Timeout | None = Field(
         None, description="Bound of this peer's answer; default [fleet] timeout_secs."
     )
+    labels: dict[LabelName, Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict,
+        description="Prometheus target labels for `talon fleet targets` (e.g. platform, env); "
+        "what the peer's /health says about itself (node_id, platform, arch) wins.",
+    )
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_http_url(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if name.startswith("__"):
+                raise ValueError(
+                    f"label {name!r}: names starting with __ are Prometheus's own; rename it"
+                )
+        return labels
 
 
 class FleetConfig(_Section):

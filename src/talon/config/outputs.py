@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from talon.config.probe_base import check_http_url
 
 _SECRET_REF = re.compile(r"^(env|secret):[A-Za-z_][A-Za-z0-9_.\-/]*$")
 
@@ -65,18 +67,42 @@ class ChannelConfig(_Section):
         return self
 
 
+NotifyRoute = Literal["local", "alertmanager", "both"]
+
+
 class NotifyConfig(_Section):
     timeout_secs: Seconds = Field(10, description="Per channel and delivery.")
     retry_secs: Seconds = Field(60, description="First retry of a failed delivery (F16).")
     retry_max_secs: Seconds = Field(3600, description="Retries back off up to this.")
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 10
     channel: list[ChannelConfig] = Field(default_factory=list)
+    route: NotifyRoute = Field(
+        "local",
+        description="Who pages: local (Talon's own channels), alertmanager (Prometheus + "
+        "Alertmanager page; Talon's channels are used only while Alertmanager's /-/ready "
+        "does not answer 200), or both.",
+    )
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager's base URL (e.g. http://127.0.0.1:9093); its /-/ready is "
+        "checked before each delivery when route = alertmanager.",
+    )
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _am_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value).rstrip("/")
 
     @model_validator(mode="after")
     def _unique_names(self) -> NotifyConfig:
         names = [c.name for c in self.channel]
         if len(set(names)) != len(names):
             raise ValueError("two channels share a name; give each [[notify.channel]] its own")
+        if self.route != "local" and self.alertmanager_url is None:
+            raise ValueError(
+                f'route = "{self.route}" needs alertmanager_url: set [notify] alertmanager_url '
+                '(e.g. "http://127.0.0.1:9093") or use route = "local"'
+            )
         return self
 
 

@@ -70,6 +70,7 @@ class Target:
     token: str | None  # a secret reference (env:NAME / secret:NAME), never the value
     timeout_s: float
     is_self: bool = False
+    labels: tuple[tuple[str, str], ...] = ()  # configured Prometheus target labels
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,14 @@ def targets(
 ) -> list[Target]:
     """The peers to ask, in config order, this node's own /health first when included."""
     peers = [
-        Target(p.name, p.url, p.token, p.timeout_secs or fleet.timeout_secs) for p in fleet.peers
+        Target(
+            p.name,
+            p.url,
+            p.token,
+            p.timeout_secs or fleet.timeout_secs,
+            labels=tuple(sorted(p.labels.items())),
+        )
+        for p in fleet.peers
     ]
     if fleet.include_self and health_enabled:
         own = Target(node_id, _self_url(health_bind), health_token, fleet.timeout_secs, True)
@@ -228,6 +236,11 @@ def _text(value: Any) -> str | None:
 
 def _table(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def payload(body: bytes | None) -> dict[str, Any] | None:
+    """The talon.health/v1 document in ``body``, or None."""
+    return _payload(body)[0]
 
 
 def _payload(body: bytes | None) -> tuple[dict[str, Any] | None, str]:

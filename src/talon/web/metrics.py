@@ -110,6 +110,12 @@ class TalonMetrics:
         self._signal = gauge("talon_node_signal", "1 for the node's current signal.", "signal")
         self._hold = gauge("talon_hold_active", "1 while a hold is active.")
         self._incident_open = gauge("talon_incident_open", "1 while an incident is open.")
+        self._root_cause = gauge(
+            "talon_incident_root_cause",
+            "1 for the open incident's root cause (no series without an open incident).",
+            "root_cause",
+        )
+        self._root_shown: str | None = None  # the root_cause series now exported
         self._verifying = gauge(
             "talon_verification_in_progress", "1 while a heal's recovery is being verified."
         )
@@ -227,9 +233,22 @@ class TalonMetrics:
         self._scrape.hold_until = None if state.hold is None else state.hold.until
         self._scrape.pauses = tuple((p.probe, p.until) for p in state.pauses)
         self._incident_open.labels(*self._node).set(0 if state.incident is None else 1)
+        self._observe_root_cause(state)
         verification = state.verification
         self._verifying.labels(*self._node).set(0 if verification is None else 1)
         self._greens.labels(*self._node).set(0 if verification is None else verification.greens)
+
+    def _observe_root_cause(self, state: CoreState) -> None:
+        """One series for the open incident's root cause, so an alert can name it (and
+        Alertmanager group and inhibit by it); none while the node has no incident."""
+        incident = state.incident
+        cause = None if incident is None else (incident.root_cause or "unknown")
+        cause = None if cause is None else str(cause)
+        if self._root_shown is not None and self._root_shown != cause:
+            self._root_cause.remove(*self._node, self._root_shown)
+        if cause is not None:
+            self._root_cause.labels(*self._node, cause).set(1)
+        self._root_shown = cause
 
     # --------------------------------------------------------------- events
     def observe_action(self, kind: str, tier: str | None, outcome: str) -> None:
