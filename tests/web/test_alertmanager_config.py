@@ -51,7 +51,7 @@ def alert_names() -> set[str]:
 def test_the_shipped_config_passes_amtool_check_config() -> None:
     out = amtool("check-config", str(CONFIG))
     assert "SUCCESS" in out
-    assert "3 inhibit rules" in out
+    assert "4 inhibit rules" in out
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ ASKED_FOR = {
     "TalonNodeDown",
     "Watchdog",
     "TalonDegradedHold",
+    "TalonIncident",  # the node's root cause: its one notification
 }
 
 
