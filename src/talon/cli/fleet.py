@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from talon.config import LoadedConfig
-    from talon.fleet.view import FleetView, PeerView
+    from talon.fleet.view import Answer, FleetView, PeerView
 
 
-def run_fleet_status(loaded: LoadedConfig, *, as_json: bool) -> int:
+def ask_fleet(loaded: LoadedConfig, none: str) -> list[Answer] | None:
+    """Every target's /health at once, each bounded; None (said, with the fix) when
+    there is no target. ``none``: what there is no target for."""
     from talon.actions.secrets import Secrets
     from talon.adapters.command import exec_env
     from talon.fleet import fetch, view
@@ -37,19 +39,31 @@ def run_fleet_status(loaded: LoadedConfig, *, as_json: bool) -> int:
     )
     if not targets:
         click.echo(
-            "error: no peer to ask: add [[fleet.peers]] tables (name, url) to "
+            f"error: {none}: add [[fleet.peers]] tables (name, url) to "
             f"{loaded.config_path}, or enable [health] with [fleet] include_self = true",
             err=True,
         )
-        return 2
+        return None
     secrets = Secrets(
         config.secrets, exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
     )
-    answers = asyncio.run(fetch.fetch_all(targets, secrets=secrets))
+    return asyncio.run(fetch.fetch_all(targets, secrets=secrets))
+
+
+def run_fleet_status(loaded: LoadedConfig, *, as_json: bool) -> int:
+    from talon.fleet import fetch, view
+
+    config = loaded.config
+    answers = ask_fleet(loaded, "no peer to ask")
+    if answers is None:
+        return 2
     fleet = view.fleet_view(answers, stale_after_s=config.fleet.stale_after_secs)
     if as_json:
         doc = view.as_json(
-            fleet, now=time.time(), asked_by=loaded.identity.node_id, timeout_s=fetch.bound(targets)
+            fleet,
+            now=time.time(),
+            asked_by=loaded.identity.node_id,
+            timeout_s=fetch.bound([a.target for a in answers]),
         )
         click.echo(json.dumps(doc, indent=2))
     else:

@@ -9,7 +9,6 @@ printed). 1: the file could not be written. 2: an invalid config, or no peer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,31 +20,13 @@ if TYPE_CHECKING:
 
 
 def run_fleet_targets(loaded: LoadedConfig, *, output: Path | None) -> int:
-    from talon.actions.secrets import Secrets
-    from talon.adapters.command import exec_env
-    from talon.fleet import fetch, sd, view
+    from talon.cli.fleet import ask_fleet
+    from talon.fleet import sd, view
     from talon.store.files import StoreError, atomic_write
 
-    config = loaded.config
-    health = config.health
-    targets = view.targets(
-        config.fleet,
-        node_id=loaded.identity.node_id,
-        health_enabled=health.enabled,
-        health_bind=health.bind,
-        health_token=health.token,
-    )
-    if not targets:
-        click.echo(
-            "error: no target to write: add [[fleet.peers]] tables (name, url) to "
-            f"{loaded.config_path}, or enable [health] with [fleet] include_self = true",
-            err=True,
-        )
+    answers = ask_fleet(loaded, "no target to write")
+    if answers is None:
         return 2
-    secrets = Secrets(
-        config.secrets, exec_env(config.exec.path, inherit_path=config.exec.inherit_path)
-    )
-    answers = asyncio.run(fetch.fetch_all(targets, secrets=secrets))
     identity = loaded.identity
     own = {"node_id": identity.node_id, "platform": identity.platform, "arch": identity.arch}
     text = json.dumps(sd.file_sd(answers, own), indent=2) + "\n"
