@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -123,17 +123,6 @@ def _node(root: Path, name: str, service: Service) -> tuple[LabDaemon, str]:
     return daemon, f"http://{host}:{port}/health"
 
 
-def _wait(what: str, predicate: Callable[[], T | None], timeout: float = 45.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def _prometheus_files(root: Path, am_port: int) -> Path:
     rules = re.sub(r"for: \d+[smh]", "for: 0s", (DOCS / "talon-alerts.yml").read_text())
     (root / "rules.yml").write_text(rules)
@@ -192,7 +181,9 @@ def test_one_notice_per_node_with_its_root_cause_inhibition_resolve_and_node_dow
         for daemon, _ in nodes.values():
             daemon.start()
         for name, (daemon, _) in nodes.items():
-            _wait(f"{name}'s first cycle", lambda d=daemon: d.daemon().get("last_cycle"))
+            procs.wait_for(
+                f"{name}'s first cycle", lambda d=daemon: d.daemon().get("last_cycle"), 45
+            )
         observer = tmp_path / "observer"
         observer.mkdir()
         peers = [{"name": name, "url": url} for name, (_, url) in nodes.items()]
@@ -243,12 +234,12 @@ def test_one_notice_per_node_with_its_root_cause_inhibition_resolve_and_node_dow
                 )
             )
             # the pipeline is alive: the Watchdog reaches the dead-man's switch
-            _wait("the Watchdog", lambda: rec.of("deadman"), timeout=60)
+            procs.wait_for("the Watchdog", lambda: rec.of("deadman"), timeout=60)
 
             # 1. a fault on a: one notice grouped for a, its root cause first; the
             #    node's secondary alerts (TalonNodeNotStable) inhibited
             services["a"].down()
-            first = _wait("a's notice", lambda: rec.of("alerts", "a"))[0]
+            first = procs.wait_for("a's notice", lambda: rec.of("alerts", "a"), 45)[0]
             assert "TalonIncident" in _alerts(first)
             cause = next(x for x in first["alerts"] if x["labels"]["alertname"] == "TalonIncident")
             assert cause["labels"]["root_cause"] == "service_down"
@@ -259,16 +250,17 @@ def test_one_notice_per_node_with_its_root_cause_inhibition_resolve_and_node_dow
 
             # 2. recovery: a resolved notice
             services["a"].up()
-            _wait(
+            procs.wait_for(
                 "a's resolved notice",
                 lambda: [
                     b for b in rec.of("alerts", "a") if "TalonIncident" in _alerts(b, "resolved")
                 ],
+                45,
             )
 
             # 3. b's Talon dies: the node-down alert, and nothing else for b
             nodes["b"][0].kill()
-            down = _wait("b's node-down notice", lambda: rec.of("alerts", "b"))[0]
+            down = procs.wait_for("b's node-down notice", lambda: rec.of("alerts", "b"), 45)[0]
             assert _alerts(down) == {"TalonNodeDown"}
 
             # 4. c is untouched throughout

@@ -21,8 +21,7 @@ import contextlib
 import itertools
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from urllib.parse import quote
 import pytest
 
 from talon.lab.linux.dockerd import Dockerd, DockerdError, missing
+from tests.support.procs import wait_for
 
 IMAGE = "tiny:1"
 HEALTH_INTERVAL_S = 0.2
@@ -82,18 +82,6 @@ def frozen(engine: Dockerd) -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
-
-
-def wait_for(what: str, predicate: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

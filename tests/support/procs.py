@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +135,18 @@ def talon_cli(
         env=env,
         cwd=cwd,
     )
+
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, predicate: Callable[[], T | None], timeout: float = 20.0) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
