@@ -19,7 +19,7 @@ from talon.core import Action, ActionKind, clear_hold
 from talon.report import ProbeResult
 from tests.actions.receiver import Receiver
 from tests.core.sim import Sim, config, down, policy, up
-from tests.support.procs import free_port, silent_listener
+from tests.support.procs import refusing_port, silent_listener
 from tests.web import states
 
 TOKEN = "evk_0a1b2c3d4e5f6789"
@@ -201,10 +201,10 @@ def test_refusing_hanging_and_failing_sinks_never_raise_nor_delay_the_good_one()
     event = _event()
 
     async def scenario() -> tuple[list[Delivery], float, int]:
-        with silent_listener() as hang_port:
+        with silent_listener() as hang_port, refusing_port() as refused_port:
             async with Receiver() as good, Receiver(status=500) as bad:
                 sink = _sink(
-                    f"http://127.0.0.1:{free_port()}/refused",
+                    f"http://127.0.0.1:{refused_port}/refused",
                     f"http://127.0.0.1:{hang_port}/hang",
                     f"http://127.0.0.1:{bad.port}/e/{{secret}}",
                     f"http://127.0.0.1:{good.port}/e",

@@ -19,7 +19,7 @@ from talon.actions.secrets import Secrets
 from talon.adapters.command import exec_env
 from talon.config.outputs import ChannelConfig, NotifyConfig, SecretsConfig
 from tests.actions.receiver import Clock, Receiver
-from tests.support.procs import free_port, silent_listener
+from tests.support.procs import free_port, refusing_port, silent_listener
 
 NODE = "edge-7"
 TOKEN = "tk_5ecr3t0k3n9a8b7c"
@@ -119,11 +119,11 @@ def test_refusing_and_hanging_channels_never_delay_the_others(tmp_path: Path) ->
     pid_file = tmp_path / "pid"
 
     async def scenario() -> tuple[list[Delivery], float, int]:
-        with silent_listener() as hang_port:
+        with silent_listener() as hang_port, refusing_port() as refused_port:
             async with Receiver() as good:
                 notifier = _notifier(
                     tmp_path,
-                    _json("refused", free_port()),
+                    _json("refused", refused_port),
                     _json("hanging", hang_port),
                     {"name": "stuck", "command": ["sh", "-c", f"echo $$ > {pid_file}; sleep 60"]},
                     _json("good", good.port),

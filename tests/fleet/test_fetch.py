@@ -90,8 +90,7 @@ def _fetch(targets: list[Target]) -> tuple[list[Answer], float]:
 
 
 def test_every_kind_of_answer_is_classified_and_none_is_left_out() -> None:
-    refused_port = procs.free_port(HOST)
-    with procs.silent_listener(HOST) as silent_port:
+    with procs.refusing_port(HOST) as refused_port, procs.silent_listener(HOST) as silent_port:
 
         async def main() -> tuple[list[Answer], float]:
             async with peer_server() as base:

@@ -185,8 +185,7 @@ def _talon(config: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
 
 
 def test_fleet_status_shows_every_peer_and_flags_the_broken_ones(fleet: dict[str, Any]) -> None:
-    refused = procs.free_port("127.0.0.9")
-    with procs.silent_listener("127.0.0.9") as silent:
+    with procs.refusing_port("127.0.0.9") as refused, procs.silent_listener("127.0.0.9") as silent:
         config = _fleet_config(fleet["root"], fleet["nodes"], refused, silent)
         done, elapsed = _talon(config, "--json")
     assert done.returncode == 1, done.stderr
@@ -239,8 +238,7 @@ def test_fleet_status_shows_every_peer_and_flags_the_broken_ones(fleet: dict[str
 
 
 def test_the_table_names_every_peer_and_why(fleet: dict[str, Any]) -> None:
-    refused = procs.free_port("127.0.0.9")
-    with procs.silent_listener("127.0.0.9") as silent:
+    with procs.refusing_port("127.0.0.9") as refused, procs.silent_listener("127.0.0.9") as silent:
         config = _fleet_config(fleet["root"], fleet["nodes"], refused, silent)
         done, _ = _talon(config)
     assert done.returncode == 1, done.stderr

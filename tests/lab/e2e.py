@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -64,25 +63,6 @@ def _gaps(stamps: list[str]) -> list[float]:
 
     times = [datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
     return [b - a for a, b in itertools.pairwise(times)] or [0.0]
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _silent_listener:
-    """Accepts connections (the kernel does) and never answers."""
-
-    def __enter__(self) -> int:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
 
 
 def _child_named(pid: int, name: str) -> int | None:

@@ -18,8 +18,9 @@ import pytest
 from talon.lab import faults
 from talon.lab.daemon import LabDaemon
 from talon.lab.substrate import DEFAULT_PROFILE, Lab
-from tests.lab.e2e import _lines, _silent_listener, kinds, recovered
+from tests.lab.e2e import _lines, kinds, recovered
 from tests.support.faketime import WallClock
+from tests.support.procs import silent_listener
 from tests.support.talon_run import FAST, TalonRun, merged, talon_run
 
 pytestmark = pytest.mark.slow
@@ -175,7 +176,7 @@ def test_f23_state_deleted_mid_life_a_new_incident_heals_and_notifies(
 def _slow_cycles(lab: Lab, home: Path, settings: dict[str, Any]) -> Iterator[LabDaemon]:
     """`talon run` whose cycles take ~3 s: an informational probe of a target that accepts
     and never answers (F12), so a command can land in the middle of a cycle."""
-    with _silent_listener() as port:
+    with silent_listener() as port:
         lab.write_talon_config(settings)
         services = lab.config_dir / "services.toml"
         services.write_text(

@@ -17,15 +17,14 @@ from talon.lab import faults
 from talon.lab.substrate import Lab
 from tests.lab.e2e import (
     _child_named,
-    _closed_port,
     _failing_in_log,
     _gaps,
     _lines,
-    _silent_listener,
     command_channel,
     kinds,
     recovered,
 )
+from tests.support.procs import refusing_port, silent_listener
 from tests.support.talon_run import FAST, TalonRun, merged, talon_run
 
 pytestmark = pytest.mark.slow
@@ -127,8 +126,7 @@ def test_f16_a_dead_or_hanging_channel_never_blocks_the_others_or_the_loop(
     fresh: Lab, tmp_path: Path
 ) -> None:
     channel, messages = command_channel(tmp_path)
-    refused = _closed_port()
-    with _silent_listener() as hanging:
+    with refusing_port() as refused, silent_listener() as hanging:
         settings = merged(
             FAST,
             {

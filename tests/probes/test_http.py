@@ -77,7 +77,8 @@ def test_empty_reply_is_transient_and_refused_too(farm: tuple[str, int], ctx: Pr
     empty = _check(_spec(f"http://127.0.0.1:{farm[1]}/empty"), ctx)
     assert empty.error_kind is ErrorKind.EMPTY_REPLY
     assert empty.error_kind.transient
-    refused = _check(_spec(f"http://127.0.0.1:{procs.free_port()}/"), ctx)
+    with procs.refusing_port() as closed:
+        refused = _check(_spec(f"http://127.0.0.1:{closed}/"), ctx)
     assert refused.error_kind is ErrorKind.REFUSED
     assert refused.error_kind.transient
 

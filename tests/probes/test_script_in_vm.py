@@ -70,8 +70,8 @@ def test_in_vm_over_ssh_keeps_the_script_intact(
 def test_an_unreachable_vm_is_unknown_not_the_scripts_verdict(
     ctx: ProbeContext, server: Sshd, tmp_path: Path
 ) -> None:
-    closed = procs.free_port(HOST)  # nothing listens there: ssh itself fails (exit 255)
-    obs = _run("exit 0", _over_ssh(ctx, server, tmp_path, port=closed))
+    with procs.refusing_port(HOST) as closed:  # nothing listens there: ssh itself fails (exit 255)
+        obs = _run("exit 0", _over_ssh(ctx, server, tmp_path, port=closed))
     assert obs.status is Status.UNKNOWN
     assert obs.error_kind is ErrorKind.UNAVAILABLE
     assert f"port {closed}: Connection refused" in obs.message

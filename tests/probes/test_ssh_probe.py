@@ -278,13 +278,13 @@ def test_unreachable_ssh_and_http_remotes_are_network_down(
     local ones answer: the network, not each service (F17)."""
     from talon.config.models import TalonConfig
 
-    dead = procs.free_port(HOST)
-    probes: list[ProbeBase] = [
-        HttpProbe(name="hub", url=f"http://127.0.0.1:{farm[1]}/ok", critical=True),
-        SshProbe(name="nas", host=HOST, port=dead, remote=True, ssh_config="none"),
-        HttpProbe(name="wiki", url=f"http://{OTHER_MACHINE}:{dead}/", remote=True),
-    ]
-    report = asyncio.run(run_cycle(probes, ctx))  # type: ignore[arg-type]
+    with procs.refusing_port(HOST) as dead:
+        probes: list[ProbeBase] = [
+            HttpProbe(name="hub", url=f"http://127.0.0.1:{farm[1]}/ok", critical=True),
+            SshProbe(name="nas", host=HOST, port=dead, remote=True, ssh_config="none"),
+            HttpProbe(name="wiki", url=f"http://{OTHER_MACHINE}:{dead}/", remote=True),
+        ]
+        report = asyncio.run(run_cycle(probes, ctx))  # type: ignore[arg-type]
     by_key = {r.key: r for r in report.results}
     assert by_key["ssh.nas"].paths[0].path_class == "remote"
     assert by_key["ssh.nas"].error_kind is ErrorKind.REFUSED

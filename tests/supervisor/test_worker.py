@@ -23,12 +23,7 @@ from talon.adapters.process import NullProcessManager
 from talon.config.models import WorkerConfig
 from talon.store.journal import Journal
 from talon.supervisor.worker import WorkerSupervisor
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.procs import free_port
 
 
 def _config(tmp_path: Path, port: int, **kw: Any) -> WorkerConfig:
@@ -99,7 +94,7 @@ def _worker_entries(tmp_path: Path, what: str) -> list[dict[str, Any]]:
 
 def test_starts_polls_health_and_sends_the_sync_put(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         async with supervising(tmp_path, _config(tmp_path, port)) as sup:
             await _until("healthy", lambda: sup.health["ok"])
             await _until("the sync PUT", lambda: sup.sync)
@@ -116,7 +111,7 @@ def test_starts_polls_health_and_sends_the_sync_put(tmp_path: Path) -> None:
 
 def test_env_file_cwd_and_appended_logs(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         work = tmp_path / "work"
         work.mkdir()
         (tmp_path / "worker.env").write_text('# comment\nexport GREETING="hello world"\nEMPTY=\n')
@@ -149,7 +144,7 @@ def test_env_file_cwd_and_appended_logs(tmp_path: Path) -> None:
 
 def test_a_crash_after_a_stable_run_restarts_at_once(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         async with supervising(tmp_path, _config(tmp_path, port, stable_secs=1)) as sup:
             await _until("healthy", lambda: sup.health["ok"])
             await asyncio.sleep(1.1)  # a stable run
@@ -169,7 +164,7 @@ def test_a_crash_loop_restarts_at_once_then_backs_off_1_2_capped(tmp_path: Path)
     """F7: attempt times in the journal follow the backoff; one bind per attempt at most."""
 
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, LAB_WORKER_EXIT="3")
         config = _config(tmp_path, port, restart_backoff_max_secs=2)
         async with supervising(tmp_path, config, env) as sup:
@@ -193,7 +188,7 @@ def test_journal_entries_keep_the_time_of_the_event(tmp_path: Path) -> None:
     """Written after the restart (no fsync before it), in order, each with its own time."""
 
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         async with supervising(tmp_path, _config(tmp_path, port, stable_secs=1)) as sup:
             await _until("healthy", lambda: sup.health["ok"])
             first = sup.pid
@@ -238,7 +233,7 @@ def test_a_dead_workers_group_goes_with_it_and_frees_the_port(tmp_path: Path) ->
     """A child that shares the worker's listener is killed with it: no port-holder kill."""
 
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         script, pidfile = tmp_path / "forking.py", tmp_path / "children"
         script.write_text(FORKING_WORKER)
         command = [sys.executable, str(script), str(port), str(pidfile)]
@@ -258,7 +253,7 @@ def test_a_dead_workers_group_goes_with_it_and_frees_the_port(tmp_path: Path) ->
 
 def test_health_failures_restart_the_worker(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, LAB_WORKER_UNHEALTHY="1")
         config = _config(tmp_path, port, health_failures_before_restart=2)
         async with supervising(tmp_path, config, env) as sup:
@@ -273,7 +268,7 @@ def test_health_failures_restart_the_worker(tmp_path: Path) -> None:
 
 def test_shutdown_drains_then_kills_the_whole_group(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         script = (
             f"trap '' TERM; sleep 300 & echo $! > {tmp_path}/grandchild; "
             f"{sys.executable} -m talon.lab.worker --port {port}; wait"
@@ -298,7 +293,7 @@ def _alive(pid: int) -> bool:
 
 def test_sighup_is_forwarded_to_the_worker(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         async with supervising(tmp_path, _config(tmp_path, port)) as sup:
             await _until("healthy", lambda: sup.health["ok"])
             sup.forward(signal.SIGHUP)
@@ -312,7 +307,7 @@ def test_sighup_is_forwarded_to_the_worker(tmp_path: Path) -> None:
 
 @pytest.fixture
 def orphan(tmp_path: Path) -> Any:
-    port = _free_port()
+    port = free_port()
     pidfile = tmp_path / "orphan.pid"
     subprocess.run(
         [sys.executable, "-m", "talon.lab.orphan", "--port", str(port), "--pidfile", str(pidfile)],
@@ -360,7 +355,7 @@ def test_an_orphan_on_the_port_is_killed_by_pid_and_its_client_lives(
 
 
 def test_a_listener_with_a_live_parent_is_not_killed(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     holder = subprocess.Popen(
         [
             sys.executable,

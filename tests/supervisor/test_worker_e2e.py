@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,12 +23,7 @@ import pytest
 
 from talon.lab.daemon import LabDaemon
 from talon.lab.substrate import render_toml
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.procs import free_port
 
 
 class Node:
@@ -37,8 +31,8 @@ class Node:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.port = _free_port()
-        self.health_port = _free_port()
+        self.port = free_port()
+        self.health_port = free_port()
         self.record = home / "record.jsonl"
         self.config = home / "config" / "config.toml"
 

@@ -22,7 +22,8 @@ from talon.node import NodeIdentity
 from talon.supervisor.worker import WorkerSupervisor
 from talon.supervisor.workerenv import build_env
 from tests.actions.fake_sos import FakeSosTools
-from tests.supervisor.test_worker import _config, _free_port, _until
+from tests.supervisor.test_worker import _config, _until
+from tests.support.procs import free_port
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 VALUE = "tok-3f9a1c"  # what the fake store holds: must never be logged
@@ -74,7 +75,7 @@ def test_a_real_worker_gets_a_leased_secret_and_a_failed_lease_is_logged(
     tmp_path: Path,
 ) -> None:
     _, env = _fakes(tmp_path)
-    port = _free_port()
+    port = free_port()
     script = f'echo "token=$API_TOKEN role=$WORKER_ROLE"; exec {sys.executable} -m talon.lab.worker --port {port}'
     config = _config(
         tmp_path,

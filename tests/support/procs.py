@@ -14,13 +14,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from talon.lab import procs as lab_procs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now, chosen outside the kernel's ephemeral range (see talon.lab.procs)."""
+    return lab_procs.free_port(host)
+
+
+@contextmanager
+def refusing_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port that refuses every connection while the block lasts.
+
+    Bound but never listening: the kernel answers a SYN with a reset, and no
+    other test (nor a client's own ephemeral port) can take the number
+    meanwhile, as it could with a port from free_port() that nothing holds.
+    """
     with socket.socket() as s:
         s.bind((host, 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 5) -> None:

@@ -121,16 +121,46 @@ def wait_listening(host: str, port: int, timeout_s: float = 15.0) -> bool:
     return False
 
 
+# A port chosen now and bound later (a lab forward, a restarted service) must come from
+# outside the kernel's ephemeral range: from inside it, any bind to port 0 or any client
+# connection's source port can take the number in between, and then a stranger answers
+# on the lab's port.
+_EPHEMERAL_LINUX = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_EPHEMERAL_ELSEWHERE = 49152  # IANA's range, macOS's default
+_PREFERRED = range(20000, 32768)
+
+
+def _outside_ephemeral() -> range:
+    low = _EPHEMERAL_ELSEWHERE
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(_EPHEMERAL_LINUX.read_text().split()[0])
+    return range(_PREFERRED.start, min(_PREFERRED.stop, low))
+
+
+def free_port(*hosts: str) -> int:
+    """A port free on every one of ``hosts`` now, outside the ephemeral range if it can."""
+    import random
+
+    span = _outside_ephemeral()
+    pick = random.SystemRandom()  # not the seeded global one: parallel tests would agree
+    for _ in range(200):
+        port = pick.choice(span) if span else 0
+        held: list[socket.socket] = []
+        try:
+            for host in hosts:
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind((host, port))
+                port = int(sock.getsockname()[1])  # 0 (no span) becomes the first host's
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return port
+    raise RuntimeError(f"no port free on {', '.join(hosts)}")
+
+
 def free_port_pair(vm: str, host: str = "127.0.0.1") -> int:
     """A port free on both the VM address and the host, as Lima forwards guest P to host P."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind((vm, 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as t:
-            try:
-                t.bind((host, port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port on both addresses")
+    return free_port(vm, host)

@@ -27,7 +27,7 @@ from talon.adapters.process.supervisord import (
     status_from_info,
 )
 from talon.errors import ActionFailed, AdapterUnavailable
-from tests.support.procs import free_port
+from tests.support.procs import free_port, refusing_port
 from tests.support.supervisord import RealSupervisord, leftovers
 
 SLEEP = shlex.join([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -469,11 +469,12 @@ def test_supervisord_not_running_is_unavailable_fast(sock_dir: Path) -> None:
         "is [process_manager] supervisord_url right?"
     )
     assert time.monotonic() - started < 5
-    refused = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(
-        AdapterUnavailable, match=re.escape(f"cannot connect to supervisord at {refused}")
-    ):
-        asyncio.run(SupervisordProcessManager({}, url=refused).list("*"))
+    with refusing_port() as closed:
+        refused = f"http://127.0.0.1:{closed}"
+        with pytest.raises(
+            AdapterUnavailable, match=re.escape(f"cannot connect to supervisord at {refused}")
+        ):
+            asyncio.run(SupervisordProcessManager({}, url=refused).list("*"))
 
 
 def test_a_url_that_names_no_supervisord_is_refused_with_the_fix() -> None:

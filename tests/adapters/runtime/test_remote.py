@@ -152,12 +152,12 @@ def test_health_and_uptime_over_ssh(server: Sshd, known_hosts: Path) -> None:
 
 
 def test_an_unreachable_host_is_unhealthy_with_ssh_s_words(server: Sshd, known_hosts: Path) -> None:
-    closed = procs.free_port(HOST)
-    runtime = _remote(server, known_hosts, port=closed)
-    assert asyncio.run(runtime.is_healthy()) is False
-    assert "exited 255" in runtime.health_detail
-    assert f"connect to host {HOST} port {closed}: Connection refused" in runtime.health_detail
-    assert asyncio.run(runtime.uptime_s()) is None
+    with procs.refusing_port(HOST) as closed:
+        runtime = _remote(server, known_hosts, port=closed)
+        assert asyncio.run(runtime.is_healthy()) is False
+        assert "exited 255" in runtime.health_detail
+        assert f"connect to host {HOST} port {closed}: Connection refused" in runtime.health_detail
+        assert asyncio.run(runtime.uptime_s()) is None
 
 
 def test_no_force_cycle_and_the_configured_address(tmp_path: Path) -> None:
