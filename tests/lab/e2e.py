@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -56,13 +55,6 @@ def _lines(path: Path, n: int) -> list[str] | None:
 
 def _failing_in_log(run: TalonRun, key: str) -> bool:
     return any(key in e["failing"] for e in run.events("cycle"))
-
-
-def _gaps(stamps: list[str]) -> list[float]:
-    import datetime
-
-    times = [datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
-    return [b - a for a, b in itertools.pairwise(times)] or [0.0]
 
 
 def _child_named(pid: int, name: str) -> int | None:

@@ -18,7 +18,6 @@ from talon.lab.substrate import Lab
 from tests.lab.e2e import (
     _child_named,
     _failing_in_log,
-    _gaps,
     _lines,
     command_channel,
     kinds,
@@ -131,7 +130,7 @@ def test_f16_a_dead_or_hanging_channel_never_blocks_the_others_or_the_loop(
             FAST,
             {
                 "notify": {
-                    "timeout_secs": 3,
+                    "timeout_secs": 5,
                     "retry_secs": 1,
                     "channel": [
                         {"name": "refused", "url": f"json://127.0.0.1:{refused}/hook"},
@@ -149,12 +148,13 @@ def test_f16_a_dead_or_hanging_channel_never_blocks_the_others_or_the_loop(
             assert "hanging: failed" in first["detail"]
             assert "file: ok" in first["detail"]
             run.wait_for("a retry", lambda: run.events("notify.retry"), 30)
-            # While the channel hung (from the notice's start), the cycles kept their pace:
-            # a loop that waited for it would show a gap of its whole 3 s timeout and more.
+            # While the channel hung (the notice took its whole 5 s timeout), cycles went
+            # on: a loop that waited for it would show at most the cycle that sent it.
             began = float(run.begun("notify")[0]["at"])  # wall time, like the log's stamps
-            stamps = [e["ts"] for e in run.events("cycle")]
-            gaps = _gaps([t for t in stamps if _unix(t) >= began])
-            assert max(gaps) < 3.5
+            ended = float(first["at"])
+            assert ended - began >= 5
+            during = [e for e in run.events("cycle") if began < _unix(e["ts"]) < ended]
+            assert len(during) >= 2, (began, ended, [e["ts"] for e in run.events("cycle")])
             assert run.daemon()["notify_pending"] >= 1
 
 

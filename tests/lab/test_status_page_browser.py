@@ -24,6 +24,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,9 +168,12 @@ def serving(status: Callable[[], dict[str, Any]], token: str | None = None) -> I
 
 
 def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        data: dict[str, Any] = json.loads(reply.read())
-        return data
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            data: dict[str, Any] = json.loads(reply.read())
+            return data
+    except urllib.error.HTTPError as exc:  # whose answer was it? the body tells
+        raise AssertionError(f"{url}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
 
 
 # ---------------------------------------------------------------- the real daemon

@@ -147,7 +147,7 @@ def free_port(*hosts: str) -> int:
         port = pick.choice(span) if span else 0
         held: list[socket.socket] = []
         try:
-            for host in hosts:
+            for host in dict.fromkeys(hosts):  # the linux lab's VM is the host itself
                 sock = socket.socket()
                 held.append(sock)
                 sock.bind((host, port))
