@@ -73,8 +73,9 @@ def test_f14_sigkill_mid_heal_never_fires_the_heal_twice(fresh: Lab, tmp_path: P
     interrupted, waits for the lock instead of cycling the VM a second time (R19), and
     closes the incident as resolved: the interrupted heal is never verified as if it had
     run to the end (F21). One boot, not two."""
+    spawned = tmp_path / "spawned"
     script = (
-        f"sleep 4; {sys.executable} -m talon.lab.cycle --dir {fresh.dir} "
+        f"touch {spawned}; sleep 4; {sys.executable} -m talon.lab.cycle --dir {fresh.dir} "
         "--boot-delay 0.2 force-cycle"
     )
     settings = merged(FAST, {"": {"heal_script": script}})
@@ -82,6 +83,9 @@ def test_f14_sigkill_mid_heal_never_fires_the_heal_twice(fresh: Lab, tmp_path: P
     with talon_run(fresh, tmp_path, settings) as run:
         faults.runtime_down(fresh)
         [begun] = run.wait_for("the heal script", lambda: run.begun("heal_script"), 40)
+        # The begin is journalled before the script is spawned: a kill in between leaves
+        # no survivor, and then a second heal is right. Kill once the script runs.
+        run.wait_for("the script to run", spawned.exists, 20)
         run.kill()  # F14: SIGKILL in the middle of the heal
     again = TalonRun(fresh, tmp_path).start()
     try:
