@@ -30,6 +30,7 @@ from urllib.parse import quote
 import pytest
 
 from talon.lab.linux.dockerd import Dockerd, DockerdError, missing
+from talon.lab.procs import freeze
 from tests.support.procs import wait_for
 
 IMAGE = "tiny:1"
@@ -77,8 +78,8 @@ def frozen(engine: Dockerd) -> Iterator[None]:
     """SIGSTOP dockerd: the kernel still accepts connections, nobody answers."""
     pid = engine.dockerd_pid()
     assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
     try:
+        assert freeze(pid), f"dockerd ({pid}) did not stop within 5 s"
         yield
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -37,6 +37,7 @@ import pytest
 from talon.adapters.command import exec_env
 from talon.adapters.process.systemd import SystemdProcessManager
 from talon.lab.linux.usermanager import UserManager
+from talon.lab.procs import freeze
 from tests.support.nspawn import NspawnSystem
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -235,8 +236,8 @@ def alive(pid: int) -> bool:
 @contextlib.contextmanager
 def stopped(pid: int) -> Iterator[None]:
     """SIGSTOP a manager for the block (it hangs every caller), SIGCONT after, always."""
-    os.kill(pid, signal.SIGSTOP)
     try:
+        assert freeze(pid), f"the manager ({pid}) did not stop within 5 s"
         yield
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -56,7 +56,7 @@ def flap(lab: Lab, service: str, seconds: float) -> str:
     pid = lab.procs.pid(name)
     if pid is None:
         raise LabError(f"{name} is not running")
-    lab.procs.signal(name, signal.SIGSTOP)
+    lab.procs.freeze(name)
     lab.procs.stop(f"resume-{name}")
     lab.procs.start(
         f"resume-{name}",
@@ -99,7 +99,7 @@ def engine_down(lab: Lab) -> str:
 def hang(lab: Lab, service: str) -> str:
     """F12: a VM service that accepts connections and never answers (SIGSTOP)."""
     name = f"vm-{_service(service)}"
-    if not lab.procs.signal(name, signal.SIGSTOP):
+    if lab.procs.freeze(name) is None:
         raise LabError(f"{name} is not running")
     return f"{name} accepts but never answers"
 

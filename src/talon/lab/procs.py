@@ -75,6 +75,13 @@ class Procs:
         os.kill(pid, sig)
         return True
 
+    def freeze(self, name: str) -> int | None:
+        """SIGSTOP ``name`` and wait until it is wholly stopped (``freeze``); its pid."""
+        pid = self.pid(name)
+        if pid is not None:
+            freeze(pid)
+        return pid
+
     def stop(self, name: str, grace_s: float = 3.0) -> bool:
         """Stop ``name`` if it is ours and running; True if something was stopped."""
         pid = self.pid(name)
@@ -119,6 +126,32 @@ def wait_listening(host: str, port: int, timeout_s: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def freeze(pid: int, timeout_s: float = 5.0) -> bool:
+    """SIGSTOP ``pid``; True once every thread of it has stopped (or it is gone).
+
+    The kernel hands a SIGSTOP to one thread, which stops the others when it next runs;
+    until then they go on. On a loaded box that thread can wait for a CPU while another
+    (a Go engine's poller, a threaded server's worker) still answers a request sent
+    right after the kill. So a frozen peer is only frozen once /proc says so.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            states = [
+                (task / "stat").read_text().rsplit(") ", 1)[1][:1]
+                for task in Path(f"/proc/{pid}/task").iterdir()
+            ]
+        except (OSError, IndexError):
+            return True  # gone (or going) while we looked: nothing of it runs
+        if all(state in "tTZX" for state in states):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 # A port chosen now and bound later (a lab forward, a restarted service) must come from
