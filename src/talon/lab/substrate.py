@@ -396,14 +396,20 @@ class Lab:
     def down(self) -> list[str]:
         """Stop every process the lab started (by pid file), and nothing else.
 
-        Helpers that start VM processes (keeper, doom, resumers) go first, and the
-        VM goes under its lock, so nothing is restarted behind our back.
+        The VM's lock first: a keeper's boot in progress ends, its pid files written,
+        before anything is stopped (killed in the middle of a boot, it would leave
+        processes no pid file names). Then the helpers that start VM processes (keeper,
+        doom, resumers), and only then the list of the rest is read, so a process a
+        helper started before it stopped is on it.
         """
-        names = self.procs.names()
-        helpers = [n for n in names if n in ("vm-keeper", "vm-doom") or n.startswith("resume-")]
-        stopped = [n for n in helpers if self.procs.stop(n)]
         with self.vm_lock():
-            stopped += [n for n in names if n not in helpers and self.procs.stop(n)]
+            helpers = [
+                n
+                for n in self.procs.names()
+                if n in ("vm-keeper", "vm-doom") or n.startswith("resume-")
+            ]
+            stopped = [n for n in helpers if self.procs.stop(n)]
+            stopped += [n for n in self.procs.names() if n not in helpers and self.procs.stop(n)]
             if self.boot_path.exists():
                 self._write_boot(running=False)
         return stopped
