@@ -108,11 +108,12 @@ def test_down_stops_a_crash_loop_keeper_first_and_leaks_nothing(tmp_path: Path) 
     time.sleep(2.0)  # the keeper is busy restarting the VM
     lab.down()
     time.sleep(0.5)
-    # also processes no pid file names (a boot cut short between spawn and pid file)
+    # also processes no pid file names (a boot cut short between spawn and pid file);
+    # redis rewrites its command line, but its working directory is the lab's
     strays = [
         p
-        for p in psutil.process_iter(["cmdline"])
-        if str(lab.dir) in " ".join(p.info["cmdline"] or [])
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if str(lab.dir) in " ".join([*(p.info["cmdline"] or []), p.info["cwd"] or ""])
     ]
     for stray in strays:  # by pid, so a failure here leaks nothing either
         with contextlib.suppress(psutil.Error):
