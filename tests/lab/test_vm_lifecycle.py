@@ -115,10 +115,11 @@ def test_down_stops_a_crash_loop_keeper_first_and_leaks_nothing(tmp_path: Path) 
         for p in psutil.process_iter(["cmdline", "cwd"])
         if str(lab.dir) in " ".join([*(p.info["cmdline"] or []), p.info["cwd"] or ""])
     ]
-    for stray in strays:  # by pid, so a failure here leaks nothing either
-        with contextlib.suppress(psutil.Error):
-            stray.kill()
+    alive = {name: pid for name, pid in lab.status()["processes"].items() if pid is not None}
+    for pid in [p.pid for p in strays] + list(alive.values()):  # by pid: a failure here
+        with contextlib.suppress(psutil.Error):  # leaks nothing either
+            psutil.Process(pid).kill()
     assert [" ".join(p.info["cmdline"]) for p in strays] == []
-    assert all(pid is None for pid in lab.status()["processes"].values())
+    assert alive == {}
     assert lab.procs.pid("vm-keeper") is None
     assert lab.procs.pid("vm-doom") is None
