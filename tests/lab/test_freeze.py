@@ -6,9 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
-from talon.lab.procs import freeze
+from talon.lab.procs import freeze, thread_states
 from tests.support.procs import stop
 
 # Four threads spinning on the CPU: the ones a SIGSTOP is not handed to keep running
@@ -23,18 +22,13 @@ SPINNERS = (
 )
 
 
-def _states(pid: int) -> list[str]:
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return [(t / "stat").read_text().rsplit(") ", 1)[1][:1] for t in tasks]
-
-
 def test_every_thread_of_a_busy_process_is_stopped_when_freeze_returns() -> None:
     proc = subprocess.Popen([sys.executable, "-c", SPINNERS], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
         assert freeze(proc.pid)
-        states = _states(proc.pid)
+        states = thread_states(proc.pid)
         assert len(states) == 5
         assert set(states) == {"T"}
         os.kill(proc.pid, signal.SIGCONT)

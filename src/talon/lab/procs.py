@@ -128,6 +128,12 @@ def wait_listening(host: str, port: int, timeout_s: float = 15.0) -> bool:
     return False
 
 
+def thread_states(pid: int) -> list[str]:
+    """The state letter (R, S, D, T, Z ...) of every thread of ``pid``, from /proc."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [(task / "stat").read_text().rsplit(") ", 1)[1][:1] for task in tasks]
+
+
 def freeze(pid: int, timeout_s: float = 5.0) -> bool:
     """SIGSTOP ``pid``; True once every thread of it has stopped (or it is gone).
 
@@ -143,10 +149,7 @@ def freeze(pid: int, timeout_s: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            states = [
-                (task / "stat").read_text().rsplit(") ", 1)[1][:1]
-                for task in Path(f"/proc/{pid}/task").iterdir()
-            ]
+            states = thread_states(pid)
         except (OSError, IndexError):
             return True  # gone (or going) while we looked: nothing of it runs
         if all(state in "tTZX" for state in states):
